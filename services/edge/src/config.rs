@@ -1,0 +1,89 @@
+//! Edge configuration.
+
+use boost_server::config::{GrpcArgs, TelemetryArgs};
+
+/// Everything the edge reads at start-up.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "edge", about = "Boost gRPC-web edge")]
+pub struct Config {
+    /// Address to listen on (HTTP/1.1 and HTTP/2).
+    #[arg(long, env = "BOOST_EDGE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Upstream ingest service.
+    #[arg(
+        long = "ingest-url",
+        env = "BOOST_INGEST_URL",
+        default_value = "http://127.0.0.1:50052"
+    )]
+    pub ingest_url: String,
+    /// Upstream query service.
+    #[arg(
+        long = "query-url",
+        env = "BOOST_QUERY_URL",
+        default_value = "http://127.0.0.1:50053"
+    )]
+    pub query_url: String,
+    /// Upstream auth service (admin RPCs only; ValidateApiKey is never routed).
+    #[arg(
+        long = "auth-url",
+        env = "BOOST_AUTH_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub auth_url: String,
+    /// Browser origins allowed by CORS, comma separated; `*` allows any.
+    #[arg(
+        long = "cors-origins",
+        env = "BOOST_EDGE_CORS_ORIGINS",
+        default_value = "*",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+    /// gRPC server limits.
+    #[command(flatten)]
+    pub grpc: GrpcArgs,
+    /// Logs and traces.
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+impl Config {
+    /// Checks the whole configuration before anything binds or connects.
+    pub fn validate(&self) -> Result<(), String> {
+        self.listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| format!("invalid BOOST_EDGE_LISTEN {:?}: {e}", self.listen))?;
+        for (name, url) in [
+            ("BOOST_INGEST_URL", &self.ingest_url),
+            ("BOOST_QUERY_URL", &self.query_url),
+            ("BOOST_AUTH_URL", &self.auth_url),
+        ] {
+            url.parse::<http::Uri>()
+                .map_err(|e| format!("invalid {name} {url:?}: {e}"))?;
+        }
+        for origin in &self.cors_origins {
+            if origin != "*" && origin.parse::<http::HeaderValue>().is_err() {
+                return Err(format!(
+                    "invalid origin {origin:?} in BOOST_EDGE_CORS_ORIGINS"
+                ));
+            }
+        }
+        self.grpc.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[test]
+    fn test_flags_are_consistent() {
+        Config::command().debug_assert();
+    }
+
+    #[test]
+    fn test_defaults_are_valid() {
+        let config = Config::try_parse_from(["edge"]).expect("defaults parse");
+        config.validate().expect("defaults are valid");
+    }
+}

@@ -1,0 +1,97 @@
+//! Forwards gRPC calls to the service that owns their path.
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use boost_server::ApiError;
+use http::{Request, Response, Version, header};
+use tonic::{body::Body, transport::Channel};
+use tower::{Service, ServiceExt};
+
+/// Paths the edge never forwards: internal RPCs.
+const BLOCKED: &[&str] = &["/boost.auth.v1.AuthService/ValidateApiKey"];
+
+/// Headers that belong to one HTTP/1.1 hop and are illegal in HTTP/2.
+const HOP_BY_HOP: [header::HeaderName; 5] = [
+    header::CONNECTION,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::HOST,
+    header::HeaderName::from_static("keep-alive"),
+];
+
+/// Routes requests by service path prefix to upstream channels.
+#[derive(Clone)]
+pub struct Proxy {
+    /// `(path prefix, upstream)` pairs, e.g. `("/boost.ingest.v1.", ingest)`.
+    routes: Vec<(&'static str, Channel)>,
+}
+
+impl Proxy {
+    /// A proxy over `routes`.
+    pub fn new(routes: Vec<(&'static str, Channel)>) -> Self {
+        Self { routes }
+    }
+}
+
+fn status_response(error: ApiError) -> Response<Body> {
+    tonic::Status::from(error).into_http()
+}
+
+impl Service<Request<Body>> for Proxy {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Channels buffer internally; readiness is checked per call below.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+        let path = request.uri().path().to_string();
+        if BLOCKED.contains(&path.as_str()) {
+            return Box::pin(async move {
+                Ok(status_response(ApiError::forbidden(format!(
+                    "{path} is internal and not served by the edge"
+                ))))
+            });
+        }
+        let Some(channel) = self
+            .routes
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix))
+            .map(|(_, channel)| channel.clone())
+        else {
+            return Box::pin(async move {
+                Ok(tonic::Status::unimplemented(format!("no service for {path}")).into_http())
+            });
+        };
+        for name in &HOP_BY_HOP {
+            request.headers_mut().remove(name);
+        }
+        *request.version_mut() = Version::HTTP_2;
+        Box::pin(async move {
+            let mut channel = channel;
+            let answer = match channel.ready().await {
+                Ok(ready) => ready.call(request).await,
+                Err(err) => Err(err),
+            };
+            match answer {
+                Ok(response) => Ok(response),
+                Err(err) => {
+                    tracing::warn!(path, error = %boost_server::error::error_chain(&err), "upstream call failed");
+                    Ok(status_response(ApiError::unavailable(
+                        "upstream service unavailable",
+                        Duration::from_secs(1),
+                    )))
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,71 @@
+//! Ingest service configuration.
+
+use std::time::Duration;
+
+use boost_kafka::KafkaArgs;
+use boost_server::config::{AuthClientArgs, GrpcArgs, TelemetryArgs, parse_millis};
+
+use crate::validate::Limits;
+
+/// Everything the ingest service reads at start-up.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "ingest", about = "Boost ingest service")]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "BOOST_INGEST_LISTEN", default_value = "127.0.0.1:50052")]
+    pub listen: String,
+    /// Longest wait for the broker's acknowledgement (ms); past it the caller
+    /// gets UNAVAILABLE with RetryInfo.
+    #[arg(long = "ack-timeout-ms", env = "BOOST_INGEST_ACK_TIMEOUT_MS", default_value = "5000", value_parser = parse_millis)]
+    pub ack_timeout: Duration,
+    /// Event validation limits.
+    #[command(flatten)]
+    pub limits: Limits,
+    /// Where auth is.
+    #[command(flatten)]
+    pub auth: AuthClientArgs,
+    /// The broker.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// gRPC server limits.
+    #[command(flatten)]
+    pub grpc: GrpcArgs,
+    /// Logs and traces.
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+impl Config {
+    /// Checks the whole configuration before anything binds or connects.
+    pub fn validate(&self) -> Result<(), String> {
+        self.listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| format!("invalid BOOST_INGEST_LISTEN {:?}: {e}", self.listen))?;
+        if self.ack_timeout.is_zero() || self.ack_timeout >= self.grpc.request_timeout {
+            return Err(
+                "BOOST_INGEST_ACK_TIMEOUT_MS must be above 0 and below BOOST_GRPC_TIMEOUT_MS"
+                    .into(),
+            );
+        }
+        self.limits.validate()?;
+        self.grpc.validate()?;
+        self.kafka.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[test]
+    fn test_flags_are_consistent() {
+        Config::command().debug_assert();
+    }
+
+    #[test]
+    fn test_defaults_are_valid() {
+        let config = Config::try_parse_from(["ingest"]).expect("defaults parse");
+        config.validate().expect("defaults are valid");
+    }
+}

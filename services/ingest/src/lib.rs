@@ -1,0 +1,55 @@
+//! The ingest service: the front door for events.
+//!
+//! - [`config`]: flags and env vars
+//! - [`validate`]: event limits and field-by-field validation
+//! - [`service`]: plain async functions (validate → produce → acknowledge)
+//! - [`grpc`]: the thin `IngestService` adapter
+//! - [`run`]: builds everything and serves; used by `main` and by tests
+
+pub mod config;
+pub mod grpc;
+pub mod service;
+pub mod validate;
+
+use std::{future::Future, sync::Arc};
+
+use boost_kafka::{Producer, client, rskafka::client::partition::Compression};
+use boost_proto::ingest::v1::ingest_service_server::IngestServiceServer;
+use boost_server::{
+    auth::{AuthLayer, Authenticator, Scope, ScopeRules},
+    grpc::GrpcServer,
+};
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+pub use config::Config;
+
+/// Connects to the broker, sets up the topic, and serves on `listener` until
+/// `shutdown`; in-flight produces finish before it returns.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let kafka = client::connect(&config.kafka, "boost-ingest").await?;
+    client::ensure_topic(&kafka, &config.kafka).await?;
+    let tracker = TaskTracker::new();
+    // Uncompressed: tansu 0.6 with sqlite storage acknowledges snappy batches
+    // but cannot serve them back (fetch fails with UnexpectedType("Snappy")).
+    let producer =
+        Producer::start(&kafka, &config.kafka, Compression::NoCompression, &tracker).await?;
+    let logic = service::IngestLogic::new(producer, config.limits.clone(), config.ack_timeout);
+    let authenticator = Arc::new(Authenticator::new(&config.auth)?);
+    let rules = ScopeRules::new(&[("/boost.ingest.v1.IngestService/", Scope::EventsWrite)]);
+    let server = IngestServiceServer::new(grpc::IngestApi::new(logic))
+        .max_decoding_message_size(config.grpc.max_message_bytes);
+    GrpcServer::new(&config.grpc)
+        .with_auth(AuthLayer::new(authenticator, rules))
+        .add_service(server)
+        .serve(listener, shutdown)
+        .await?;
+    // The server (and with it the last producer handle) is gone: drain the partition tasks.
+    tracker.close();
+    tracker.wait().await;
+    Ok(())
+}

@@ -1,0 +1,355 @@
+//! Event validation: everything is checked before any work is done, and each
+//! failure names the field.
+
+use std::time::{Duration, SystemTime};
+
+use boost_proto::{
+    common::v1::{Event, EventKind},
+    json::struct_depth,
+    prost_types::Timestamp,
+};
+use boost_server::config::parse_millis;
+use prost::Message;
+use uuid::Uuid;
+
+/// Published limits on one event (README, "Limits").
+#[derive(Debug, Clone, clap::Args)]
+pub struct Limits {
+    /// Largest encoded event (bytes).
+    #[arg(long = "max-event-bytes", env = "BOOST_INGEST_MAX_EVENT_BYTES", default_value_t = 32 * 1024)]
+    pub max_event_bytes: usize,
+    /// Deepest nesting of `properties` (a flat object is 1).
+    #[arg(
+        long = "max-property-depth",
+        env = "BOOST_INGEST_MAX_PROPERTY_DEPTH",
+        default_value_t = 8
+    )]
+    pub max_property_depth: usize,
+    /// Most top-level keys in `properties`.
+    #[arg(
+        long = "max-properties",
+        env = "BOOST_INGEST_MAX_PROPERTIES",
+        default_value_t = 256
+    )]
+    pub max_properties: usize,
+    /// How far in the future an event timestamp may be (ms).
+    #[arg(long = "max-future-skew-ms", env = "BOOST_INGEST_MAX_FUTURE_SKEW_MS", default_value = "300000", value_parser = parse_millis)]
+    pub max_future_skew: Duration,
+    /// How old an event timestamp may be (ms); default 30 days, the retention period.
+    #[arg(long = "max-event-age-ms", env = "BOOST_INGEST_MAX_EVENT_AGE_MS", default_value = "2592000000", value_parser = parse_millis)]
+    pub max_event_age: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_event_bytes: 32 * 1024,
+            max_property_depth: 8,
+            max_properties: 256,
+            max_future_skew: Duration::from_secs(300),
+            max_event_age: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+impl Limits {
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_event_bytes < 256 {
+            return Err("BOOST_INGEST_MAX_EVENT_BYTES must be at least 256".into());
+        }
+        if self.max_property_depth == 0 || self.max_property_depth > 32 {
+            return Err("BOOST_INGEST_MAX_PROPERTY_DEPTH must be between 1 and 32".into());
+        }
+        Ok(())
+    }
+}
+
+/// Longest event type name.
+pub const MAX_TYPE_CHARS: usize = 128;
+/// Longest service name.
+pub const MAX_SERVICE_CHARS: usize = 128;
+/// Longest end-user id.
+pub const MAX_USER_ID_CHARS: usize = 256;
+
+/// A field that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {field}: {reason}")]
+pub struct FieldError {
+    /// Field path from the request root, e.g. `event.type`.
+    pub field: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+fn field_error(prefix: &str, field: &str, reason: impl Into<String>) -> FieldError {
+    FieldError {
+        field: format!("{prefix}.{field}"),
+        reason: reason.into(),
+    }
+}
+
+/// Checks `event` (found at field path `prefix`) and fills in what the server
+/// assigns: a UUIDv7 event_id when empty, the receive time when the timestamp
+/// is unset, and the kind implied by the RPC.
+pub fn validate_event(
+    mut event: Event,
+    kind: EventKind,
+    limits: &Limits,
+    now: SystemTime,
+    prefix: &str,
+) -> Result<Event, FieldError> {
+    let encoded = event.encoded_len();
+    if encoded > limits.max_event_bytes {
+        return Err(field_error(
+            prefix,
+            "",
+            format!(
+                "event is {encoded} bytes; the limit is {}",
+                limits.max_event_bytes
+            ),
+        )
+        .trim_field());
+    }
+    if event.event_id.is_empty() {
+        event.event_id = Uuid::now_v7().to_string();
+    } else {
+        let id: Uuid = event
+            .event_id
+            .parse()
+            .map_err(|_| field_error(prefix, "event_id", "must be a UUID (UUIDv7 recommended)"))?;
+        if id.is_nil() {
+            return Err(field_error(prefix, "event_id", "must not be the nil UUID"));
+        }
+        event.event_id = id.to_string();
+    }
+    check_type(&event.r#type).map_err(|r| field_error(prefix, "type", r))?;
+    check_text(&event.service, MAX_SERVICE_CHARS).map_err(|r| field_error(prefix, "service", r))?;
+    check_text(&event.user_id, MAX_USER_ID_CHARS).map_err(|r| field_error(prefix, "user_id", r))?;
+    event.timestamp = Some(
+        check_timestamp(event.timestamp, limits, now)
+            .map_err(|r| field_error(prefix, "timestamp", r))?,
+    );
+    if let Some(properties) = &event.properties {
+        if properties.fields.len() > limits.max_properties {
+            return Err(field_error(
+                prefix,
+                "properties",
+                format!(
+                    "{} keys; the limit is {}",
+                    properties.fields.len(),
+                    limits.max_properties
+                ),
+            ));
+        }
+        let depth = struct_depth(properties);
+        if depth > limits.max_property_depth {
+            return Err(field_error(
+                prefix,
+                "properties",
+                format!(
+                    "nested {depth} levels deep; the limit is {}",
+                    limits.max_property_depth
+                ),
+            ));
+        }
+    }
+    match EventKind::try_from(event.kind) {
+        Ok(EventKind::Unspecified) => event.kind = kind as i32,
+        Ok(k) if k == kind => {}
+        _ => {
+            return Err(field_error(
+                prefix,
+                "kind",
+                format!("must be unset or {}", kind.as_str_name()),
+            ));
+        }
+    }
+    Ok(event)
+}
+
+impl FieldError {
+    /// Drops the trailing dot left by an error about the whole message.
+    fn trim_field(mut self) -> Self {
+        self.field = self.field.trim_end_matches('.').to_string();
+        self
+    }
+}
+
+fn check_type(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("is required".into());
+    }
+    if name.chars().count() > MAX_TYPE_CHARS {
+        return Err(format!("longer than {MAX_TYPE_CHARS} characters"));
+    }
+    let allowed =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-' | '/' | ' ');
+    if !name.chars().all(allowed) || name.starts_with(' ') || name.ends_with(' ') {
+        return Err("may hold only letters, digits, spaces (not at the ends) and _ . : - /".into());
+    }
+    Ok(())
+}
+
+fn check_text(value: &str, max_chars: usize) -> Result<(), String> {
+    if value.chars().count() > max_chars {
+        return Err(format!("longer than {max_chars} characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(())
+}
+
+fn check_timestamp(
+    timestamp: Option<Timestamp>,
+    limits: &Limits,
+    now: SystemTime,
+) -> Result<Timestamp, String> {
+    let Some(timestamp) = timestamp else {
+        return Ok(Timestamp::from(now));
+    };
+    let time =
+        SystemTime::try_from(timestamp).map_err(|_| "is not a valid timestamp".to_string())?;
+    if time > now + limits.max_future_skew {
+        return Err(format!(
+            "is more than {}s in the future",
+            limits.max_future_skew.as_secs()
+        ));
+    }
+    if time + limits.max_event_age < now {
+        return Err(format!(
+            "is more than {}h old",
+            limits.max_event_age.as_secs() / 3600
+        ));
+    }
+    Ok(timestamp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> Event {
+        Event {
+            r#type: "signup_completed".into(),
+            ..Default::default()
+        }
+    }
+
+    fn check(e: Event) -> Result<Event, FieldError> {
+        validate_event(
+            e,
+            EventKind::Track,
+            &Limits::default(),
+            SystemTime::now(),
+            "event",
+        )
+    }
+
+    #[test]
+    fn test_fills_in_id_timestamp_and_kind() {
+        let e = check(event()).expect("valid");
+        assert!(e.event_id.parse::<Uuid>().is_ok());
+        assert!(e.timestamp.is_some());
+        assert_eq!(e.kind, EventKind::Track as i32);
+    }
+
+    #[test]
+    fn test_missing_type_names_field() {
+        let err = check(Event::default()).expect_err("invalid");
+        assert_eq!(err.field, "event.type");
+    }
+
+    #[test]
+    fn test_bad_event_id_names_field() {
+        let err = check(Event {
+            event_id: "nope".into(),
+            ..event()
+        })
+        .expect_err("invalid");
+        assert_eq!(err.field, "event.event_id");
+    }
+
+    #[test]
+    fn test_control_characters_refused() {
+        let err = check(Event {
+            user_id: "a\u{0}b".into(),
+            ..event()
+        })
+        .expect_err("invalid");
+        assert_eq!(err.field, "event.user_id");
+    }
+
+    #[test]
+    fn test_future_timestamp_refused() {
+        let future = SystemTime::now() + Duration::from_secs(3600);
+        let err = check(Event {
+            timestamp: Some(future.into()),
+            ..event()
+        })
+        .expect_err("invalid");
+        assert_eq!(err.field, "event.timestamp");
+    }
+
+    #[test]
+    fn test_deep_properties_refused() {
+        let err = check(Event {
+            properties: Some(nested_struct(10)),
+            ..event()
+        })
+        .expect_err("invalid");
+        assert_eq!(err.field, "event.properties");
+    }
+
+    #[test]
+    fn test_oversized_event_refused() {
+        let big = Event {
+            service: "x".repeat(100),
+            user_id: "y".repeat(200),
+            r#type: "t".into(),
+            properties: Some(big_struct(40_000)),
+            ..Default::default()
+        };
+        let err = check(big).expect_err("invalid");
+        assert_eq!(err.field, "event");
+    }
+
+    #[test]
+    fn test_wrong_kind_refused() {
+        let err = check(Event {
+            kind: EventKind::Log as i32,
+            ..event()
+        })
+        .expect_err("invalid");
+        assert_eq!(err.field, "event.kind");
+    }
+
+    fn nested_struct(depth: usize) -> boost_proto::prost_types::Struct {
+        let mut value = boost_proto::prost_types::Struct::default();
+        for _ in 0..depth {
+            let mut outer = boost_proto::prost_types::Struct::default();
+            outer.fields.insert(
+                "a".into(),
+                boost_proto::prost_types::Value {
+                    kind: Some(boost_proto::prost_types::value::Kind::StructValue(value)),
+                },
+            );
+            value = outer;
+        }
+        value
+    }
+
+    fn big_struct(bytes: usize) -> boost_proto::prost_types::Struct {
+        let mut value = boost_proto::prost_types::Struct::default();
+        value.fields.insert(
+            "blob".into(),
+            boost_proto::prost_types::Value {
+                kind: Some(boost_proto::prost_types::value::Kind::StringValue(
+                    "z".repeat(bytes),
+                )),
+            },
+        );
+        value
+    }
+}

@@ -1,0 +1,104 @@
+//! Processor configuration.
+
+use std::time::Duration;
+
+use boost_kafka::KafkaArgs;
+use boost_server::config::{GrpcArgs, TelemetryArgs, parse_millis};
+use boost_storage::PostgresArgs;
+
+/// Everything the processor reads at start-up.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "processor", about = "Boost processor")]
+pub struct Config {
+    /// Address of the health / reflection endpoint.
+    #[arg(
+        long,
+        env = "BOOST_PROCESSOR_LISTEN",
+        default_value = "127.0.0.1:50054"
+    )]
+    pub listen: String,
+    /// Partitions this instance consumes, comma separated; empty means all.
+    /// Several instances must take disjoint sets.
+    #[arg(
+        long = "assigned-partitions",
+        env = "BOOST_PROCESSOR_PARTITIONS",
+        value_delimiter = ','
+    )]
+    pub assigned_partitions: Vec<i32>,
+    /// How long one fetch waits for new records (ms); also the consumer's idle latency.
+    #[arg(long = "fetch-max-wait-ms", env = "BOOST_PROCESSOR_FETCH_MAX_WAIT_MS", default_value = "25", value_parser = parse_millis)]
+    pub fetch_max_wait: Duration,
+    /// Most record bytes one fetch returns.
+    #[arg(long = "fetch-max-bytes", env = "BOOST_PROCESSOR_FETCH_MAX_BYTES", default_value_t = 1024 * 1024)]
+    pub fetch_max_bytes: i32,
+    /// The broker.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Database.
+    #[command(flatten)]
+    pub postgres: PostgresArgs,
+    /// gRPC server limits.
+    #[command(flatten)]
+    pub grpc: GrpcArgs,
+    /// Logs and traces.
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+impl Config {
+    /// Checks the whole configuration before anything binds or connects.
+    pub fn validate(&self) -> Result<(), String> {
+        self.listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| format!("invalid BOOST_PROCESSOR_LISTEN {:?}: {e}", self.listen))?;
+        if let Some(p) = self
+            .assigned_partitions
+            .iter()
+            .find(|p| !(0..self.kafka.partitions).contains(*p))
+        {
+            return Err(format!(
+                "BOOST_PROCESSOR_PARTITIONS names partition {p}, but the topic has {} (0..{})",
+                self.kafka.partitions,
+                self.kafka.partitions - 1
+            ));
+        }
+        if self.fetch_max_wait.is_zero() {
+            return Err("BOOST_PROCESSOR_FETCH_MAX_WAIT_MS must be at least 1".into());
+        }
+        if self.fetch_max_bytes < 1024 {
+            return Err("BOOST_PROCESSOR_FETCH_MAX_BYTES must be at least 1024".into());
+        }
+        self.grpc.validate()?;
+        self.postgres.validate()?;
+        self.kafka.validate()
+    }
+
+    /// The partitions to consume: the configured set, or all of them.
+    pub fn partitions(&self) -> Vec<i32> {
+        if self.assigned_partitions.is_empty() {
+            (0..self.kafka.partitions).collect()
+        } else {
+            let mut partitions = self.assigned_partitions.clone();
+            partitions.sort_unstable();
+            partitions.dedup();
+            partitions
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[test]
+    fn test_flags_are_consistent() {
+        Config::command().debug_assert();
+    }
+
+    #[test]
+    fn test_defaults_are_valid() {
+        let config = Config::try_parse_from(["processor"]).expect("defaults parse");
+        config.validate().expect("defaults are valid");
+    }
+}

@@ -1,0 +1,43 @@
+//! The query service: reads only, always scoped to the caller's project.
+//!
+//! - [`config`]: flags and env vars
+//! - [`page_token`]: opaque keyset cursors
+//! - [`service`]: plain async functions (validate request → repository → proto)
+//! - [`grpc`]: the thin `QueryService` adapter
+//! - [`run`]: builds everything and serves; used by `main` and by tests
+
+pub mod config;
+pub mod grpc;
+pub mod page_token;
+pub mod service;
+
+use std::{future::Future, sync::Arc};
+
+use boost_proto::query::v1::query_service_server::QueryServiceServer;
+use boost_server::{
+    auth::{AuthLayer, Authenticator, Scope, ScopeRules},
+    grpc::GrpcServer,
+};
+use tokio::net::TcpListener;
+
+pub use config::Config;
+
+/// Connects to the database and serves on `listener` until `shutdown`.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let pool = boost_storage::pool::build(&config.postgres)?;
+    boost_storage::pool::ping(&pool).await?;
+    let authenticator = Arc::new(Authenticator::new(&config.auth)?);
+    let rules = ScopeRules::new(&[("/boost.query.v1.QueryService/", Scope::EventsRead)]);
+    let server = QueryServiceServer::new(grpc::QueryApi::new(service::QueryLogic::new(pool)))
+        .max_decoding_message_size(config.grpc.max_message_bytes);
+    GrpcServer::new(&config.grpc)
+        .with_auth(AuthLayer::new(authenticator, rules))
+        .add_service(server)
+        .serve(listener, shutdown)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,27 @@
+//! Compiles `proto/boost/**/*.proto` into OUT_DIR with a vendored protoc, so a
+//! fresh machine needs no system protobuf package.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let files = [
+        "boost/common/v1/event.proto",
+        "boost/common/v1/record.proto",
+        "boost/auth/v1/auth.proto",
+        "boost/ingest/v1/ingest.proto",
+        "boost/query/v1/query.proto",
+    ];
+    let paths: Vec<PathBuf> = files.iter().map(|f| root.join(f)).collect();
+    for path in &paths {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
+    let descriptor = PathBuf::from(std::env::var("OUT_DIR")?).join("boost_descriptor.bin");
+    let mut config = tonic_prost_build::Config::new();
+    config.protoc_executable(protoc);
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(&descriptor)
+        .compile_with_config(config, &paths, &[root])?;
+    Ok(())
+}

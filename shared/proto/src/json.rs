@@ -1,0 +1,86 @@
+//! `google.protobuf.Struct` ⇄ JSON, for storing event properties as jsonb.
+
+use prost_types::{ListValue, Struct, Value, value::Kind};
+use serde_json::{Map, Number, Value as Json};
+
+/// Converts a protobuf `Struct` to a JSON object.
+pub fn struct_to_json(value: &Struct) -> Json {
+    Json::Object(
+        value
+            .fields
+            .iter()
+            .map(|(k, v)| (k.clone(), value_to_json(v)))
+            .collect::<Map<_, _>>(),
+    )
+}
+
+fn value_to_json(value: &Value) -> Json {
+    match &value.kind {
+        None | Some(Kind::NullValue(_)) => Json::Null,
+        Some(Kind::BoolValue(b)) => Json::Bool(*b),
+        // Whole numbers stay integers in JSON so equality filters match them.
+        Some(Kind::NumberValue(n)) if n.fract() == 0.0 && n.abs() < 9.0e15 => Json::from(*n as i64),
+        Some(Kind::NumberValue(n)) => Number::from_f64(*n).map_or(Json::Null, Json::Number),
+        Some(Kind::StringValue(s)) => Json::String(s.clone()),
+        Some(Kind::ListValue(list)) => Json::Array(list.values.iter().map(value_to_json).collect()),
+        Some(Kind::StructValue(s)) => struct_to_json(s),
+    }
+}
+
+/// Converts a JSON value to a protobuf `Struct`; a non-object becomes an empty struct.
+pub fn json_to_struct(value: &Json) -> Struct {
+    match value {
+        Json::Object(map) => Struct {
+            fields: map
+                .iter()
+                .map(|(k, v)| (k.clone(), json_to_value(v)))
+                .collect(),
+        },
+        _ => Struct::default(),
+    }
+}
+
+fn json_to_value(value: &Json) -> Value {
+    let kind = match value {
+        Json::Null => Kind::NullValue(0),
+        Json::Bool(b) => Kind::BoolValue(*b),
+        Json::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        Json::String(s) => Kind::StringValue(s.clone()),
+        Json::Array(items) => Kind::ListValue(ListValue {
+            values: items.iter().map(json_to_value).collect(),
+        }),
+        Json::Object(_) => Kind::StructValue(json_to_struct(value)),
+    };
+    Value { kind: Some(kind) }
+}
+
+/// Nesting depth of a `Struct`: 1 for a flat object.
+pub fn struct_depth(value: &Struct) -> usize {
+    1 + value.fields.values().map(value_depth).max().unwrap_or(0)
+}
+
+fn value_depth(value: &Value) -> usize {
+    match &value.kind {
+        Some(Kind::StructValue(s)) => struct_depth(s),
+        Some(Kind::ListValue(l)) => 1 + l.values.iter().map(value_depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_round_trip_keeps_shape() {
+        let json = serde_json::json!({"plan": "pro", "seats": 3, "ratio": 0.5, "tags": ["a", null], "nested": {"ok": true}});
+        assert_eq!(struct_to_json(&json_to_struct(&json)), json);
+    }
+
+    #[test]
+    fn test_depth() {
+        let json = serde_json::json!({"a": {"b": {"c": 1}}, "d": 1});
+        assert_eq!(struct_depth(&json_to_struct(&json)), 3);
+        assert_eq!(struct_depth(&Struct::default()), 1);
+    }
+}

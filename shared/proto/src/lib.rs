@@ -1,0 +1,46 @@
+//! Boost's protobuf contracts as Rust types, tonic clients and servers.
+//!
+//! This is the only crate that runs protoc: services import generated types
+//! from here. The module tree mirrors the protobuf packages:
+//!
+//! - [`common::v1`]: events and the Kafka record envelope
+//! - [`auth::v1`], [`ingest::v1`], [`query::v1`]: the public services
+//!
+//! [`FILE_DESCRIPTOR_SET`] feeds gRPC server reflection; [`json`] converts
+//! event properties between `google.protobuf.Struct` and JSON.
+
+#![allow(missing_docs)] // generated code carries the proto comments instead
+
+pub use prost;
+pub use prost_types;
+pub use tonic;
+
+pub mod json;
+
+/// Encoded `FileDescriptorSet` of every Boost proto, for server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/boost_descriptor.bin"));
+
+pub mod common {
+    pub mod v1 {
+        tonic::include_proto!("boost.common.v1");
+    }
+}
+
+pub mod auth {
+    pub mod v1 {
+        tonic::include_proto!("boost.auth.v1");
+    }
+}
+
+pub mod ingest {
+    pub mod v1 {
+        tonic::include_proto!("boost.ingest.v1");
+    }
+}
+
+pub mod query {
+    pub mod v1 {
+        tonic::include_proto!("boost.query.v1");
+    }
+}

@@ -1,0 +1,301 @@
+//! The one authentication layer for public Boost services.
+//!
+//! [`AuthLayer`] reads `x-api-key` (or `authorization: Bearer`), refuses a
+//! malformed key locally, asks the auth service (`ValidateApiKey`) through a
+//! small TTL cache, checks the scope the RPC needs and puts the [`Principal`]
+//! into the request extensions. Handlers get it with [`principal`].
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use boost_proto::auth::v1::{
+    self as pb, ValidateApiKeyRequest, auth_service_client::AuthServiceClient,
+};
+use http::{Request, Response};
+use tonic::{Code, transport::Channel};
+use tower::{Layer, Service};
+use uuid::Uuid;
+
+use crate::{ApiError, config::AuthClientArgs, credentials};
+
+/// A permission an API key can grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Send events (ingest).
+    EventsWrite,
+    /// Read events (query).
+    EventsRead,
+    /// Manage the project's keys.
+    KeysAdmin,
+}
+
+impl Scope {
+    /// Every scope, in display order.
+    pub const ALL: [Scope; 3] = [Scope::EventsWrite, Scope::EventsRead, Scope::KeysAdmin];
+
+    /// The wire name, e.g. `events:write`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::EventsWrite => "events:write",
+            Scope::EventsRead => "events:read",
+            Scope::KeysAdmin => "keys:admin",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(name: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// Who an authenticated request acts as. The project always comes from here,
+/// never from the request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Organisation of the project.
+    pub organization_id: Uuid,
+    /// The tenant every read and write is scoped to.
+    pub project_id: Uuid,
+    /// The key that authenticated.
+    pub api_key_id: Uuid,
+    /// What the key may do.
+    pub scopes: Vec<Scope>,
+}
+
+impl Principal {
+    /// Whether the principal holds `scope`.
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+
+    /// Converts to the wire form.
+    pub fn to_proto(&self) -> pb::Principal {
+        pb::Principal {
+            organization_id: self.organization_id.to_string(),
+            project_id: self.project_id.to_string(),
+            api_key_id: self.api_key_id.to_string(),
+            scopes: self.scopes.iter().map(|s| s.as_str().to_string()).collect(),
+        }
+    }
+
+    /// Converts from the wire form; unknown scopes are dropped.
+    pub fn from_proto(p: &pb::Principal) -> Result<Self, uuid::Error> {
+        Ok(Self {
+            organization_id: p.organization_id.parse()?,
+            project_id: p.project_id.parse()?,
+            api_key_id: p.api_key_id.parse()?,
+            scopes: p.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+        })
+    }
+}
+
+/// The principal the auth layer attached to a request.
+pub fn principal<T>(request: &tonic::Request<T>) -> Result<Principal, tonic::Status> {
+    request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| ApiError::unauthenticated("missing credentials").into())
+}
+
+/// Which scope each gRPC path needs, by path prefix. Paths that match no rule
+/// (health, reflection) pass without authentication.
+#[derive(Debug, Clone)]
+pub struct ScopeRules(Arc<[(&'static str, Scope)]>);
+
+impl ScopeRules {
+    /// Rules as `(path prefix, scope)`, e.g. `("/boost.ingest.v1.IngestService/", Scope::EventsWrite)`.
+    pub fn new(rules: &[(&'static str, Scope)]) -> Self {
+        Self(rules.into())
+    }
+
+    fn required(&self, path: &str) -> Option<Scope> {
+        self.0
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix))
+            .map(|(_, scope)| *scope)
+    }
+}
+
+const CACHE_MAX_ENTRIES: usize = 10_000;
+const NEGATIVE_TTL: Duration = Duration::from_millis(500);
+
+/// Validates keys through the auth service, with a short in-process cache.
+pub struct Authenticator {
+    /// Lazily connected client of the auth service.
+    client: AuthServiceClient<Channel>,
+    /// Recent answers by key hash; bounded, entries expire after `ttl`.
+    cache: Mutex<HashMap<[u8; 32], (Instant, Result<Principal, ApiError>)>>,
+    /// How long a positive answer is trusted.
+    ttl: Duration,
+    /// Deadline of one ValidateApiKey call.
+    timeout: Duration,
+}
+
+impl Authenticator {
+    /// Builds an authenticator; the connection is made on first use.
+    pub fn new(args: &AuthClientArgs) -> Result<Self, http::uri::InvalidUri> {
+        let channel = Channel::from_shared(args.url.clone())?
+            .connect_timeout(args.timeout)
+            .timeout(args.timeout)
+            .connect_lazy();
+        Ok(Self {
+            client: AuthServiceClient::new(channel),
+            cache: Mutex::new(HashMap::new()),
+            ttl: args.cache_ttl,
+            timeout: args.timeout,
+        })
+    }
+
+    /// Resolves a presented key to its principal.
+    pub async fn authenticate(&self, key: &str) -> Result<Principal, ApiError> {
+        credentials::check_format(key).map_err(|e| ApiError::unauthenticated(e.to_string()))?;
+        let hash = credentials::hash(key);
+        if let Some(answer) = self.cached(&hash) {
+            return answer;
+        }
+        let answer = self.ask_auth(key).await;
+        let ttl = if answer.is_ok() {
+            self.ttl
+        } else {
+            NEGATIVE_TTL
+        };
+        if matches!(&answer, Ok(_))
+            || matches!(&answer, Err(e) if e.code == crate::ErrorCode::Unauthenticated)
+        {
+            let mut cache = self.cache.lock().expect("auth cache lock");
+            if cache.len() >= CACHE_MAX_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(hash, (Instant::now() + ttl, answer.clone()));
+        }
+        answer
+    }
+
+    fn cached(&self, hash: &[u8; 32]) -> Option<Result<Principal, ApiError>> {
+        let cache = self.cache.lock().expect("auth cache lock");
+        let (expires, answer) = cache.get(hash)?;
+        (Instant::now() < *expires).then(|| answer.clone())
+    }
+
+    async fn ask_auth(&self, key: &str) -> Result<Principal, ApiError> {
+        let mut request = tonic::Request::new(ValidateApiKeyRequest {
+            api_key: key.to_string(),
+        });
+        request.set_timeout(self.timeout);
+        let response = self.client.clone().validate_api_key(request).await;
+        match response {
+            Ok(response) => {
+                let principal = response.into_inner().principal.unwrap_or_default();
+                Principal::from_proto(&principal)
+                    .map_err(|e| ApiError::internal("auth returned a malformed principal", &e))
+            }
+            Err(status) if status.code() == Code::Unauthenticated => {
+                Err(ApiError::unauthenticated(status.message()))
+            }
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), message = status.message(), "auth service call failed");
+                Err(ApiError::unavailable(
+                    "auth service unavailable",
+                    Duration::from_secs(1),
+                ))
+            }
+        }
+    }
+}
+
+/// Tower layer that authenticates requests and enforces [`ScopeRules`].
+#[derive(Clone)]
+pub struct AuthLayer {
+    authenticator: Arc<Authenticator>,
+    rules: ScopeRules,
+}
+
+impl AuthLayer {
+    /// A layer checking `rules` with `authenticator`.
+    pub fn new(authenticator: Arc<Authenticator>, rules: ScopeRules) -> Self {
+        Self {
+            authenticator,
+            rules,
+        }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthMiddleware<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthMiddleware {
+            inner,
+            authenticator: self.authenticator.clone(),
+            rules: self.rules.clone(),
+        }
+    }
+}
+
+/// The service [`AuthLayer`] wraps around a server's routes.
+#[derive(Clone)]
+pub struct AuthMiddleware<S> {
+    inner: S,
+    authenticator: Arc<Authenticator>,
+    rules: ScopeRules,
+}
+
+type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+impl<S, B> Service<Request<B>> for AuthMiddleware<S>
+where
+    S: Service<Request<B>, Response = Response<tonic::body::Body>> + Clone + Send + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // Take the service that was polled ready; leave a fresh clone behind.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let Some(scope) = self.rules.required(request.uri().path()) else {
+            return Box::pin(inner.call(request));
+        };
+        let credential = credentials::from_headers(request.headers()).map(str::to_owned);
+        let authenticator = self.authenticator.clone();
+        Box::pin(async move {
+            let outcome = match credential {
+                None => Err(ApiError::unauthenticated(
+                    "missing credentials: send x-api-key or authorization: Bearer",
+                )),
+                Some(key) => authenticator.authenticate(&key).await,
+            };
+            let outcome = outcome.and_then(|principal| {
+                if principal.has(scope) {
+                    Ok(principal)
+                } else {
+                    Err(ApiError::forbidden(format!(
+                        "api key lacks scope {}",
+                        scope.as_str()
+                    )))
+                }
+            });
+            match outcome {
+                Ok(principal) => {
+                    request.extensions_mut().insert(principal);
+                    inner.call(request).await
+                }
+                Err(err) => Ok(tonic::Status::from(err).into_http()),
+            }
+        })
+    }
+}

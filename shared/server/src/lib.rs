@@ -1,0 +1,22 @@
+//! Plumbing that every Boost service shares, so each service's `main.rs` only
+//! wires config → dependencies → server.
+//!
+//! - [`config`]: clap argument blocks with an env var for every flag, and
+//!   [`config::parse`] which names the offending variable on bad input
+//! - [`telemetry`]: tracing subscriber, optional OpenTelemetry export
+//! - [`error`]: the one error vocabulary and its mapping to gRPC statuses
+//! - [`credentials`]: API key format (prefix, checksum, hash) and extraction
+//!   from request metadata
+//! - [`auth`]: the tower layer that authenticates callers through the auth service
+//! - [`grpc`]: [`grpc::GrpcServer`], health, reflection, request ids, limits
+//! - [`shutdown`]: SIGINT/SIGTERM as a future
+
+pub mod auth;
+pub mod config;
+pub mod credentials;
+pub mod error;
+pub mod grpc;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use error::{ApiError, ErrorCode};

@@ -1,0 +1,22 @@
+//! PostgreSQL access for Boost.
+//!
+//! - [`config`]: [`PostgresArgs`], the one place database settings live
+//! - [`pool`]: the pool builder with explicit timeouts (deadpool waits forever by default)
+//! - [`migrate`]: numbered SQL migrations from `migrations/`, applied under an advisory lock
+//! - [`tenancy`], [`keys`], [`events`], [`offsets`], [`dead_letters`]: one repository per aggregate
+//! - [`error`]: [`StorageError`] and its mapping to the API error vocabulary
+
+pub mod config;
+pub mod dead_letters;
+pub mod error;
+pub mod events;
+pub mod keys;
+pub mod migrate;
+pub mod offsets;
+pub mod pool;
+pub mod tenancy;
+
+pub use config::PostgresArgs;
+pub use deadpool_postgres::{Object as Connection, Pool};
+pub use error::StorageError;
+pub use tokio_postgres;

@@ -1,0 +1,90 @@
+//! Applies the numbered SQL files in `migrations/` (refinery), creating the
+//! database first when it does not exist. An advisory lock makes concurrent
+//! start-ups of several services safe.
+
+use tokio_postgres::NoTls;
+
+use crate::{PostgresArgs, StorageError};
+
+/// The SQL files of `migrations/`, compiled in.
+mod embedded {
+    #![allow(missing_docs)]
+    refinery::embed_migrations!("../../migrations");
+}
+
+/// Arbitrary constant naming Boost's migration lock.
+const MIGRATION_LOCK: i64 = 0x0B00_57;
+
+/// Creates the database if needed and applies pending migrations.
+pub async fn run(args: &PostgresArgs) -> Result<(), StorageError> {
+    ensure_database(args).await?;
+    let (mut client, connection) = connect(&args.url).await?;
+    let driver = tokio::spawn(connection);
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(|e| StorageError::query("take migration lock", e))?;
+    let report = embedded::migrations::runner()
+        .run_async(&mut client)
+        .await
+        .map_err(|e| StorageError::Migrate(e.to_string()));
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
+    drop(client);
+    let _ = driver.await;
+    for migration in report?.applied_migrations() {
+        tracing::info!(migration = %migration, "applied migration");
+    }
+    Ok(())
+}
+
+/// Creates the target database through the `postgres` maintenance database when missing.
+async fn ensure_database(args: &PostgresArgs) -> Result<(), StorageError> {
+    let config: tokio_postgres::Config = args.url.parse().map_err(StorageError::Config)?;
+    let Some(name) = config.get_dbname().map(str::to_owned) else {
+        return Ok(());
+    };
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    admin.connect_timeout(args.connect_timeout);
+    let (client, connection) = admin
+        .connect(NoTls)
+        .await
+        .map_err(|e| StorageError::Pool(boost_server::error::error_chain(&e)))?;
+    let driver = tokio::spawn(connection);
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .map_err(|e| StorageError::query("look up database", e))?
+        .is_some();
+    if !exists {
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        match client
+            .batch_execute(&format!("CREATE DATABASE {quoted}"))
+            .await
+        {
+            Ok(()) => tracing::info!(database = %name, "created database"),
+            // Another process created it meanwhile.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+            Err(e) => return Err(StorageError::query("create database", e)),
+        }
+    }
+    drop(client);
+    let _ = driver.await;
+    Ok(())
+}
+
+async fn connect(
+    url: &str,
+) -> Result<
+    (
+        tokio_postgres::Client,
+        tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+    ),
+    StorageError,
+> {
+    tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(|e| StorageError::Pool(boost_server::error::error_chain(&e)))
+}
