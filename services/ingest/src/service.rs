@@ -41,7 +41,7 @@ impl From<IngestError> for ApiError {
                 ApiError {
                     code: ErrorCode::TooManyRequests,
                     message: "ingest buffer full, retry later".into(),
-                    details,
+                    details: Box::new(details),
                 }
             }
             IngestError::Produce(e) => {

@@ -3,8 +3,7 @@
 use boost_server::config::{AuthClientArgs, GrpcArgs, TelemetryArgs};
 use boost_storage::PostgresArgs;
 
-/// Everything the query service reads at start-up. It never migrates: auth
-/// and processor own the schema.
+/// Everything the query service reads at start-up.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "query", about = "Boost query service")]
 pub struct Config {

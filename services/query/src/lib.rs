@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 
 pub use config::Config;
 
-/// Connects to the database and serves on `listener` until `shutdown`.
+/// Applies migrations (unless turned off), connects to the database and serves on `listener` until `shutdown`.
 pub async fn run(
     config: Config,
     listener: TcpListener,

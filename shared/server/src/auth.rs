@@ -124,6 +124,9 @@ impl ScopeRules {
 }
 
 const CACHE_MAX_ENTRIES: usize = 10_000;
+
+/// An answer of auth and when it stops being trusted.
+type CachedAnswer = (Instant, Result<Principal, ApiError>);
 const NEGATIVE_TTL: Duration = Duration::from_millis(500);
 
 /// Validates keys through the auth service, with a short in-process cache.
@@ -131,7 +134,7 @@ pub struct Authenticator {
     /// Lazily connected client of the auth service.
     client: AuthServiceClient<Channel>,
     /// Recent answers by key hash; bounded, entries expire after `ttl`.
-    cache: Mutex<HashMap<[u8; 32], (Instant, Result<Principal, ApiError>)>>,
+    cache: Mutex<HashMap<[u8; 32], CachedAnswer>>,
     /// How long a positive answer is trusted.
     ttl: Duration,
     /// Deadline of one ValidateApiKey call.
@@ -161,14 +164,13 @@ impl Authenticator {
             return answer;
         }
         let answer = self.ask_auth(key).await;
-        let ttl = if answer.is_ok() {
-            self.ttl
-        } else {
-            NEGATIVE_TTL
+        // Cache answers about the key, never failures of auth itself.
+        let ttl = match &answer {
+            Ok(_) => Some(self.ttl),
+            Err(e) if e.code == crate::ErrorCode::Unauthenticated => Some(NEGATIVE_TTL),
+            Err(_) => None,
         };
-        if matches!(&answer, Ok(_))
-            || matches!(&answer, Err(e) if e.code == crate::ErrorCode::Unauthenticated)
-        {
+        if let Some(ttl) = ttl {
             let mut cache = self.cache.lock().expect("auth cache lock");
             if cache.len() >= CACHE_MAX_ENTRIES {
                 cache.clear();

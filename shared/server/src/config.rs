@@ -159,6 +159,7 @@ pub struct TelemetryArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
     #[derive(Debug, Parser)]
     struct TestConfig {

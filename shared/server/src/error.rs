@@ -59,8 +59,9 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// Text safe to show the caller.
     pub message: String,
-    /// Structured details (field violations, retry delay, quota).
-    pub details: ErrorDetails,
+    /// Structured details (field violations, retry delay, quota); boxed
+    /// because they are large and errors travel in every `Result`.
+    pub details: Box<ErrorDetails>,
 }
 
 impl ApiError {
@@ -69,7 +70,7 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
-            details: ErrorDetails::new(),
+            details: Box::new(ErrorDetails::new()),
         }
     }
 
@@ -80,7 +81,7 @@ impl ApiError {
         Self {
             code: ErrorCode::BadRequest,
             message: format!("invalid {field}: {description}"),
-            details: ErrorDetails::with_bad_request_violation(field, description),
+            details: Box::new(ErrorDetails::with_bad_request_violation(field, description)),
         }
     }
 
@@ -104,7 +105,7 @@ impl ApiError {
         Self {
             code: ErrorCode::Unavailable,
             message: message.into(),
-            details: ErrorDetails::with_retry_info(Some(retry_after)),
+            details: Box::new(ErrorDetails::with_retry_info(Some(retry_after))),
         }
     }
 
@@ -117,7 +118,7 @@ impl ApiError {
 
 impl From<ApiError> for Status {
     fn from(err: ApiError) -> Self {
-        Status::with_error_details(err.code.grpc_code(), err.message, err.details)
+        Status::with_error_details(err.code.grpc_code(), err.message, *err.details)
     }
 }
 

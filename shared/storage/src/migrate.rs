@@ -13,7 +13,7 @@ mod embedded {
 }
 
 /// Arbitrary constant naming Boost's migration lock.
-const MIGRATION_LOCK: i64 = 0x0B00_57;
+const MIGRATION_LOCK: i64 = 0x000B_0057;
 
 /// Creates the database if needed and applies pending migrations.
 pub async fn run(args: &PostgresArgs) -> Result<(), StorageError> {

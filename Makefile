@@ -1,0 +1,43 @@
+# Boost developer commands. `make run` and `make test` need nothing installed
+# beforehand but Rust: they find or start PostgreSQL, Redis and the broker.
+
+BUF_VERSION := 1.75.0
+BUF := .tools/node_modules/.bin/buf
+
+.PHONY: run test lint fmt clippy buf-lint deps build clean-data
+
+## run: start dependencies and all five services, create a demo key, print grpcurl commands
+run:
+	bash deploy/local/run.sh
+
+## test: the whole test suite against real PostgreSQL, Redis and broker
+test:
+	bash deploy/local/test.sh
+
+## lint: rustfmt, clippy (warnings are errors) and buf lint
+lint: fmt clippy buf-lint
+
+fmt:
+	cargo fmt --all -- --check
+
+clippy:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+buf-lint: $(BUF)
+	$(BUF) lint
+
+$(BUF):
+	npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION)
+
+## deps: only find or start PostgreSQL, Redis and the broker
+deps:
+	bash deploy/local/deps.sh
+
+## build: release binaries into target/release
+build:
+	cargo build --release --bins
+
+## clean-data: stop private dependencies and delete .data
+clean-data:
+	bash deploy/local/stop-deps.sh
+	rm -rf .data

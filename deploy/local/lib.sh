@@ -1,0 +1,50 @@
+# Shared helpers for the local scripts. Source it; do not run it.
+# Paths: BOOST_DATA_DIR (default <repo>/.data) holds private services, logs and
+# the env file; BOOST_TOOLS_DIR (default ~/.cache/boost) caches tools such as
+# the tansu binary across clones.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+DATA=${BOOST_DATA_DIR:-$ROOT/.data}
+TOOLS=${BOOST_TOOLS_DIR:-$HOME/.cache/boost}
+ENV_FILE=$DATA/env
+STARTED_FILE=$DATA/started
+TANSU_VERSION=0.6.0
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# port_open HOST PORT: true when something accepts TCP connections there.
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# wait_port HOST PORT SECONDS
+wait_port() {
+    local i
+    for ((i = 0; i < $3 * 10; i++)); do
+        port_open "$1" "$2" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# apt_install PACKAGE...: installs Debian packages, or says how when not root.
+apt_install() {
+    command -v apt-get >/dev/null || die "$* missing and apt-get unavailable: install $* yourself"
+    [ "$(id -u)" -eq 0 ] || die "$* missing: run 'sudo apt-get install -y $*' (or run as root)"
+    say "installing $* with apt-get"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# tansu_bin: prints the path of a tansu binary, building it once per machine.
+tansu_bin() {
+    if [ -n "${BOOST_TANSU_BIN:-}" ] && [ -x "$BOOST_TANSU_BIN" ]; then echo "$BOOST_TANSU_BIN"; return; fi
+    if [ -x "$TOOLS/bin/tansu" ]; then echo "$TOOLS/bin/tansu"; return; fi
+    if command -v tansu >/dev/null; then command -v tansu; return; fi
+    say "building the tansu broker $TANSU_VERSION into $TOOLS (once per machine, ~10 minutes on 2 cores)"
+    cargo install --locked "tansu@$TANSU_VERSION" --features libsql --root "$TOOLS" >&2 \
+        || die "cargo install tansu failed"
+    echo "$TOOLS/bin/tansu"
+}
+
+# record_started KIND PID_OR_DIR: remembers what we started so stop can undo it.
+record_started() { echo "$1 $2" >>"$STARTED_FILE"; }

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# `make test`: makes sure the real dependencies are there, then runs the whole
+# suite against them. Tests start their own private brokers and databases.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+"$ROOT/deploy/local/deps.sh"
+set -a
+# shellcheck disable=SC1090
+. "$ENV_FILE"
+set +a
+trap '"$ROOT/deploy/local/stop-deps.sh"' EXIT
+
+cd "$ROOT"
+cargo test --workspace --all-targets "$@"

@@ -1,0 +1,289 @@
+//! The whole of Boost in-process: auth, ingest, processor, query and edge,
+//! each on its own loopback port 0, against a [`TestDatabase`] and a
+//! [`TestBroker`]. The processor can be killed (its task aborted mid-work)
+//! and started again.
+
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use boost_proto::auth::v1::{
+    CreateApiKeyRequest, CreateOrganizationRequest, CreateProjectRequest,
+    auth_service_client::AuthServiceClient,
+};
+use clap::Parser;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+use uuid::Uuid;
+
+use crate::{TestBroker, TestDatabase};
+
+/// Admin token every test stack's auth service accepts.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A running in-process Boost.
+pub struct Stack {
+    /// The stack's own database.
+    pub db: TestDatabase,
+    /// The stack's own broker.
+    pub broker: TestBroker,
+    /// Auth service address.
+    pub auth: SocketAddr,
+    /// Ingest service address.
+    pub ingest: SocketAddr,
+    /// Query service address.
+    pub query: SocketAddr,
+    /// Edge (gRPC-web) address.
+    pub edge: SocketAddr,
+    /// Processor health address (changes on restart).
+    pub processor: Option<SocketAddr>,
+    /// Stops every service when the stack is dropped.
+    shutdown: CancellationToken,
+    /// The processor's own runtime: shutting it down stops every task of
+    /// that instance at once, as a crash would.
+    processor_runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// `http://<addr>`, for clients.
+pub fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+fn parse<C: Parser>(name: &str, args: &[String]) -> C {
+    let argv = std::iter::once(name.to_string()).chain(args.iter().cloned());
+    C::try_parse_from(argv).unwrap_or_else(|e| panic!("test config for {name}: {e}"))
+}
+
+async fn bind() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    (listener, addr)
+}
+
+/// Waits until `addr` reports SERVING on grpc.health.v1 (at most 30 s).
+pub async fn wait_serving(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = async {
+            let channel = Channel::from_shared(url(addr)).ok()?.connect().await.ok()?;
+            let response = HealthClient::new(channel)
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .ok()?;
+            Some(response.into_inner().status)
+        }
+        .await;
+        if status == Some(ServingStatus::Serving as i32) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{addr} did not become SERVING within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Stack {
+    /// Starts a database, a broker and the five services; returns once all report SERVING.
+    pub async fn start() -> Self {
+        let db = TestDatabase::create().await;
+        let broker = TestBroker::start();
+        let shutdown = CancellationToken::new();
+
+        let (auth_listener, auth) = bind().await;
+        let (ingest_listener, ingest) = bind().await;
+        let (query_listener, query) = bind().await;
+        let (edge_listener, edge) = bind().await;
+
+        let auth_config: boost_auth::Config = parse(
+            "auth",
+            &[
+                "--admin-token".into(),
+                ADMIN_TOKEN.into(),
+                "--database-url".into(),
+                db.url.clone(),
+                "--database-migrate".into(),
+                "false".into(),
+            ],
+        );
+        let token = shutdown.clone();
+        tokio::spawn(async move {
+            boost_auth::run(auth_config, auth_listener, token.cancelled_owned()).await
+        });
+
+        let ingest_config: boost_ingest::Config = parse(
+            "ingest",
+            &[
+                "--auth-url".into(),
+                url(auth),
+                "--kafka-brokers".into(),
+                broker.address.clone(),
+            ],
+        );
+        let token = shutdown.clone();
+        tokio::spawn(async move {
+            boost_ingest::run(ingest_config, ingest_listener, token.cancelled_owned()).await
+        });
+
+        let query_config: boost_query::Config = parse(
+            "query",
+            &[
+                "--auth-url".into(),
+                url(auth),
+                "--database-url".into(),
+                db.url.clone(),
+            ],
+        );
+        let token = shutdown.clone();
+        tokio::spawn(async move {
+            boost_query::run(query_config, query_listener, token.cancelled_owned()).await
+        });
+
+        let edge_config: boost_edge::Config = parse(
+            "edge",
+            &[
+                "--auth-url".into(),
+                url(auth),
+                "--ingest-url".into(),
+                url(ingest),
+                "--query-url".into(),
+                url(query),
+            ],
+        );
+        let token = shutdown.clone();
+        tokio::spawn(async move {
+            boost_edge::run(edge_config, edge_listener, token.cancelled_owned()).await
+        });
+
+        let mut stack = Self {
+            db,
+            broker,
+            auth,
+            ingest,
+            query,
+            edge,
+            processor: None,
+            shutdown,
+            processor_runtime: None,
+        };
+        stack.start_processor().await;
+        for addr in [auth, ingest, query, edge] {
+            wait_serving(addr).await;
+        }
+        stack
+    }
+
+    /// Starts the processor (again), reading offsets from the database.
+    pub async fn start_processor(&mut self) {
+        assert!(
+            self.processor_runtime.is_none(),
+            "processor already running"
+        );
+        let (listener, addr) = bind().await;
+        let config: boost_processor::Config = parse(
+            "processor",
+            &[
+                "--kafka-brokers".into(),
+                self.broker.address.clone(),
+                "--database-url".into(),
+                self.db.url.clone(),
+                "--database-migrate".into(),
+                "false".into(),
+            ],
+        );
+        let token = self.shutdown.child_token();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("processor")
+            .enable_all()
+            .build()
+            .expect("processor runtime");
+        let listener = listener.into_std().expect("std listener");
+        runtime.spawn(async move {
+            let listener = TcpListener::from_std(listener).expect("listener");
+            boost_processor::run(config, listener, token.cancelled_owned()).await
+        });
+        self.processor_runtime = Some(runtime);
+        wait_serving(addr).await;
+        self.processor = Some(addr);
+    }
+
+    /// Kills the processor: every task of the instance stops at its current
+    /// await point and its sockets close, so an in-flight transaction never
+    /// commits, as with `kill -9`.
+    pub fn kill_processor(&mut self) {
+        if let Some(runtime) = self.processor_runtime.take() {
+            runtime.shutdown_background();
+        }
+        self.processor = None;
+    }
+
+    /// A client of the auth service.
+    pub async fn auth_client(&self) -> AuthServiceClient<Channel> {
+        AuthServiceClient::connect(url(self.auth))
+            .await
+            .expect("connect auth")
+    }
+
+    /// Creates an organisation, a project and a key with `scopes`; returns
+    /// the project id and the key's secret.
+    pub async fn project_with_key(&self, scopes: &[&str]) -> (Uuid, String) {
+        let mut auth = self.auth_client().await;
+        let org = auth
+            .create_organization(admin_request(CreateOrganizationRequest {
+                name: format!("org-{}", Uuid::new_v4()),
+            }))
+            .await
+            .expect("create organisation")
+            .into_inner()
+            .organization
+            .expect("organisation");
+        let project = auth
+            .create_project(admin_request(CreateProjectRequest {
+                organization_id: org.id,
+                name: "test".into(),
+            }))
+            .await
+            .expect("create project")
+            .into_inner()
+            .project
+            .expect("project");
+        let key = auth
+            .create_api_key(admin_request(CreateApiKeyRequest {
+                project_id: project.id.clone(),
+                name: "test".into(),
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                expire_time: None,
+            }))
+            .await
+            .expect("create key")
+            .into_inner();
+        (project.id.parse().expect("project id"), key.secret)
+    }
+}
+
+/// Wraps `body` with the stack's admin token.
+pub fn admin_request<T>(body: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(body);
+    request
+        .metadata_mut()
+        .insert("x-admin-token", ADMIN_TOKEN.parse().expect("ascii token"));
+    request
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        self.kill_processor();
+    }
+}

@@ -1,0 +1,77 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use boost_proto::{
+    common::v1::Event,
+    ingest::v1::{TrackRequest, TrackResponse, ingest_service_client::IngestServiceClient},
+    query::v1::{ListEventsRequest, ListEventsResponse, query_service_client::QueryServiceClient},
+};
+use boost_testkit::{Stack, stack::url};
+use tonic::{Request, Status, transport::Channel};
+
+pub async fn ingest_client(stack: &Stack) -> IngestServiceClient<Channel> {
+    IngestServiceClient::connect(url(stack.ingest))
+        .await
+        .expect("connect ingest")
+}
+
+pub async fn query_client(stack: &Stack) -> QueryServiceClient<Channel> {
+    QueryServiceClient::connect(url(stack.query))
+        .await
+        .expect("connect query")
+}
+
+pub fn with_key<T>(key: &str, body: T) -> Request<T> {
+    let mut request = Request::new(body);
+    request
+        .metadata_mut()
+        .insert("x-api-key", key.parse().expect("ascii key"));
+    request
+}
+
+pub fn event(event_type: &str) -> Event {
+    Event {
+        r#type: event_type.into(),
+        ..Default::default()
+    }
+}
+
+pub async fn track(
+    client: &mut IngestServiceClient<Channel>,
+    key: &str,
+    event: Event,
+) -> Result<TrackResponse, Status> {
+    client
+        .track(with_key(key, TrackRequest { event: Some(event) }))
+        .await
+        .map(|r| r.into_inner())
+}
+
+pub async fn list(
+    client: &mut QueryServiceClient<Channel>,
+    key: &str,
+    request: ListEventsRequest,
+) -> Result<ListEventsResponse, Status> {
+    client
+        .list_events(with_key(key, request))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// Polls `check` every 50 ms until it returns true or `limit` passes.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
