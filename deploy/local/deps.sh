@@ -101,7 +101,7 @@ else
         say "starting private tansu broker on 127.0.0.1:$PRIVATE_BROKER_PORT (sqlite storage in $DATA/tansu)"
         mkdir -p "$DATA/tansu"
         # sqlite:// paths are relative to the working directory.
-        (cd "$DATA/tansu" && nohup "$TANSU" broker \
+        (cd "$DATA/tansu" && setsid "$TANSU" broker \
             --listener-url "tcp://127.0.0.1:$PRIVATE_BROKER_PORT" \
             --advertised-listener-url "tcp://127.0.0.1:$PRIVATE_BROKER_PORT" \
             --storage-engine "sqlite://tansu.db" >"$DATA/logs/tansu.log" 2>&1 &
