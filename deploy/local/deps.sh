@@ -100,12 +100,13 @@ else
     if ! port_open 127.0.0.1 "$PRIVATE_BROKER_PORT"; then
         say "starting private tansu broker on 127.0.0.1:$PRIVATE_BROKER_PORT (sqlite storage in $DATA/tansu)"
         mkdir -p "$DATA/tansu"
-        # sqlite:// paths are relative to the working directory.
-        (cd "$DATA/tansu" && setsid "$TANSU" broker \
+        # sqlite:// paths are relative to the working directory. The broker runs
+        # in its own session (a Ctrl-C elsewhere must not cut a write short) and
+        # records its own pid, since setsid may fork.
+        (cd "$DATA/tansu" && setsid bash -c 'echo $$ >tansu.pid; exec "$@"' tansu "$TANSU" broker \
             --listener-url "tcp://127.0.0.1:$PRIVATE_BROKER_PORT" \
             --advertised-listener-url "tcp://127.0.0.1:$PRIVATE_BROKER_PORT" \
-            --storage-engine "sqlite://tansu.db" >"$DATA/logs/tansu.log" 2>&1 &
-            echo $! >"$DATA/tansu/tansu.pid")
+            --storage-engine "sqlite://tansu.db" >"$DATA/logs/tansu.log" 2>&1 &)
         wait_port 127.0.0.1 "$PRIVATE_BROKER_PORT" 20 || die "tansu did not start; see $DATA/logs/tansu.log"
         record_started tansu "$DATA/tansu/tansu.pid"
     fi

@@ -32,8 +32,8 @@ cleanup() {
     "$ROOT/deploy/local/stop-deps.sh"
 }
 trap cleanup EXIT
-# Ctrl-C is the way to stop: reach only this script (services run in their own
-# sessions), which then stops everything in order.
+# Ctrl-C (or SIGTERM) is the way to stop: exit cleanly and let cleanup stop
+# the services and the private dependencies.
 trap 'exit 0' INT TERM
 
 # start NAME PORT: runs a service in the background, waits for its port.
@@ -42,7 +42,7 @@ start() {
     if port_open 127.0.0.1 "$port"; then
         die "port $port is taken (another 'make run'?); stop it first"
     fi
-    setsid "$BIN/$name" >"$DATA/logs/$name.log" 2>&1 &
+    "$BIN/$name" >"$DATA/logs/$name.log" 2>&1 &
     PIDS+=($!)
     if ! wait_port 127.0.0.1 "$port" 60; then
         tail -n 20 "$DATA/logs/$name.log" >&2
