@@ -1,6 +1,7 @@
 //! Auth service configuration.
 
 use boost_server::config::{GrpcArgs, TelemetryArgs};
+use boost_server::service::ServiceConfig;
 use boost_storage::PostgresArgs;
 
 /// Everything the auth service reads at start-up.
@@ -30,12 +31,19 @@ pub struct Config {
     pub telemetry: TelemetryArgs,
 }
 
-impl Config {
-    /// Checks the whole configuration before anything binds or connects.
-    pub fn validate(&self) -> Result<(), String> {
-        self.listen
-            .parse::<std::net::SocketAddr>()
-            .map_err(|e| format!("invalid BOOST_AUTH_LISTEN {:?}: {e}", self.listen))?;
+impl ServiceConfig for Config {
+    const NAME: &'static str = "auth";
+    const LISTEN_ENV: &'static str = "BOOST_AUTH_LISTEN";
+
+    fn listen(&self) -> &str {
+        &self.listen
+    }
+
+    fn telemetry(&self) -> &TelemetryArgs {
+        &self.telemetry
+    }
+
+    fn validate(&self) -> Result<(), String> {
         if !self.admin_token.is_empty() && self.admin_token.len() < 16 {
             return Err("BOOST_ADMIN_TOKEN must be empty or at least 16 characters".into());
         }
@@ -46,17 +54,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use clap::{CommandFactory, Parser};
-
     #[test]
-    fn test_flags_are_consistent() {
-        Config::command().debug_assert();
-    }
-
-    #[test]
-    fn test_defaults_are_valid() {
-        let config = Config::try_parse_from(["auth"]).expect("defaults parse");
-        config.validate().expect("defaults are valid");
+    fn test_flags_consistent_and_defaults_valid() {
+        boost_server::service::assert_defaults_valid::<super::Config>();
     }
 }

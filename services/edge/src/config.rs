@@ -1,6 +1,7 @@
 //! Edge configuration.
 
 use boost_server::config::{GrpcArgs, TelemetryArgs};
+use boost_server::service::ServiceConfig;
 
 /// Everything the edge reads at start-up.
 #[derive(Debug, Clone, clap::Parser)]
@@ -46,12 +47,19 @@ pub struct Config {
     pub telemetry: TelemetryArgs,
 }
 
-impl Config {
-    /// Checks the whole configuration before anything binds or connects.
-    pub fn validate(&self) -> Result<(), String> {
-        self.listen
-            .parse::<std::net::SocketAddr>()
-            .map_err(|e| format!("invalid BOOST_EDGE_LISTEN {:?}: {e}", self.listen))?;
+impl ServiceConfig for Config {
+    const NAME: &'static str = "edge";
+    const LISTEN_ENV: &'static str = "BOOST_EDGE_LISTEN";
+
+    fn listen(&self) -> &str {
+        &self.listen
+    }
+
+    fn telemetry(&self) -> &TelemetryArgs {
+        &self.telemetry
+    }
+
+    fn validate(&self) -> Result<(), String> {
         for (name, url) in [
             ("BOOST_INGEST_URL", &self.ingest_url),
             ("BOOST_QUERY_URL", &self.query_url),
@@ -73,17 +81,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use clap::{CommandFactory, Parser};
-
     #[test]
-    fn test_flags_are_consistent() {
-        Config::command().debug_assert();
-    }
-
-    #[test]
-    fn test_defaults_are_valid() {
-        let config = Config::try_parse_from(["edge"]).expect("defaults parse");
-        config.validate().expect("defaults are valid");
+    fn test_flags_consistent_and_defaults_valid() {
+        boost_server::service::assert_defaults_valid::<super::Config>();
     }
 }

@@ -1,16 +1,6 @@
-//! `edge` binary: config → telemetry → [`boost_edge::run`].
-
-use boost_edge::Config;
+//! `edge` binary: the shared start-up around [`boost_edge::run`].
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config: Config = boost_server::config::parse();
-    if let Err(message) = config.validate() {
-        eprintln!("error: {message}");
-        std::process::exit(2);
-    }
-    let _telemetry =
-        boost_server::telemetry::init("edge", &config.telemetry).map_err(anyhow::Error::msg)?;
-    let listener = tokio::net::TcpListener::bind(&config.listen).await?;
-    boost_edge::run(config, listener, boost_server::shutdown::signal()).await
+    boost_server::service::run_main(boost_edge::run).await
 }

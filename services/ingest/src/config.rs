@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use boost_kafka::KafkaArgs;
 use boost_server::config::{AuthClientArgs, GrpcArgs, TelemetryArgs, parse_millis};
+use boost_server::service::ServiceConfig;
 
 use crate::validate::Limits;
 
@@ -35,12 +36,19 @@ pub struct Config {
     pub telemetry: TelemetryArgs,
 }
 
-impl Config {
-    /// Checks the whole configuration before anything binds or connects.
-    pub fn validate(&self) -> Result<(), String> {
-        self.listen
-            .parse::<std::net::SocketAddr>()
-            .map_err(|e| format!("invalid BOOST_INGEST_LISTEN {:?}: {e}", self.listen))?;
+impl ServiceConfig for Config {
+    const NAME: &'static str = "ingest";
+    const LISTEN_ENV: &'static str = "BOOST_INGEST_LISTEN";
+
+    fn listen(&self) -> &str {
+        &self.listen
+    }
+
+    fn telemetry(&self) -> &TelemetryArgs {
+        &self.telemetry
+    }
+
+    fn validate(&self) -> Result<(), String> {
         if self.ack_timeout.is_zero() || self.ack_timeout >= self.grpc.request_timeout {
             return Err(
                 "BOOST_INGEST_ACK_TIMEOUT_MS must be above 0 and below BOOST_GRPC_TIMEOUT_MS"
@@ -55,17 +63,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use clap::{CommandFactory, Parser};
-
     #[test]
-    fn test_flags_are_consistent() {
-        Config::command().debug_assert();
-    }
-
-    #[test]
-    fn test_defaults_are_valid() {
-        let config = Config::try_parse_from(["ingest"]).expect("defaults parse");
-        config.validate().expect("defaults are valid");
+    fn test_flags_consistent_and_defaults_valid() {
+        boost_server::service::assert_defaults_valid::<super::Config>();
     }
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use boost_kafka::KafkaArgs;
 use boost_server::config::{GrpcArgs, TelemetryArgs, parse_millis};
+use boost_server::service::ServiceConfig;
 use boost_storage::PostgresArgs;
 
 /// Everything the processor reads at start-up.
@@ -45,12 +46,19 @@ pub struct Config {
     pub telemetry: TelemetryArgs,
 }
 
-impl Config {
-    /// Checks the whole configuration before anything binds or connects.
-    pub fn validate(&self) -> Result<(), String> {
-        self.listen
-            .parse::<std::net::SocketAddr>()
-            .map_err(|e| format!("invalid BOOST_PROCESSOR_LISTEN {:?}: {e}", self.listen))?;
+impl ServiceConfig for Config {
+    const NAME: &'static str = "processor";
+    const LISTEN_ENV: &'static str = "BOOST_PROCESSOR_LISTEN";
+
+    fn listen(&self) -> &str {
+        &self.listen
+    }
+
+    fn telemetry(&self) -> &TelemetryArgs {
+        &self.telemetry
+    }
+
+    fn validate(&self) -> Result<(), String> {
         if let Some(p) = self
             .assigned_partitions
             .iter()
@@ -72,7 +80,9 @@ impl Config {
         self.postgres.validate()?;
         self.kafka.validate()
     }
+}
 
+impl Config {
     /// The partitions to consume: the configured set, or all of them.
     pub fn partitions(&self) -> Vec<i32> {
         if self.assigned_partitions.is_empty() {
@@ -88,17 +98,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use clap::{CommandFactory, Parser};
-
     #[test]
-    fn test_flags_are_consistent() {
-        Config::command().debug_assert();
-    }
-
-    #[test]
-    fn test_defaults_are_valid() {
-        let config = Config::try_parse_from(["processor"]).expect("defaults parse");
-        config.validate().expect("defaults are valid");
+    fn test_flags_consistent_and_defaults_valid() {
+        boost_server::service::assert_defaults_valid::<super::Config>();
     }
 }

@@ -1,16 +1,6 @@
-//! `processor` binary: config → telemetry → [`boost_processor::run`].
-
-use boost_processor::Config;
+//! `processor` binary: the shared start-up around [`boost_processor::run`].
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config: Config = boost_server::config::parse();
-    if let Err(message) = config.validate() {
-        eprintln!("error: {message}");
-        std::process::exit(2);
-    }
-    let _telemetry = boost_server::telemetry::init("processor", &config.telemetry)
-        .map_err(anyhow::Error::msg)?;
-    let listener = tokio::net::TcpListener::bind(&config.listen).await?;
-    boost_processor::run(config, listener, boost_server::shutdown::signal()).await
+    boost_server::service::run_main(boost_processor::run).await
 }

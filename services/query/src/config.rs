@@ -1,6 +1,7 @@
 //! Query service configuration.
 
 use boost_server::config::{AuthClientArgs, GrpcArgs, TelemetryArgs};
+use boost_server::service::ServiceConfig;
 use boost_storage::PostgresArgs;
 
 /// Everything the query service reads at start-up.
@@ -24,12 +25,19 @@ pub struct Config {
     pub telemetry: TelemetryArgs,
 }
 
-impl Config {
-    /// Checks the whole configuration before anything binds or connects.
-    pub fn validate(&self) -> Result<(), String> {
-        self.listen
-            .parse::<std::net::SocketAddr>()
-            .map_err(|e| format!("invalid BOOST_QUERY_LISTEN {:?}: {e}", self.listen))?;
+impl ServiceConfig for Config {
+    const NAME: &'static str = "query";
+    const LISTEN_ENV: &'static str = "BOOST_QUERY_LISTEN";
+
+    fn listen(&self) -> &str {
+        &self.listen
+    }
+
+    fn telemetry(&self) -> &TelemetryArgs {
+        &self.telemetry
+    }
+
+    fn validate(&self) -> Result<(), String> {
         self.grpc.validate()?;
         self.postgres.validate()
     }
@@ -37,17 +45,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use clap::{CommandFactory, Parser};
-
     #[test]
-    fn test_flags_are_consistent() {
-        Config::command().debug_assert();
-    }
-
-    #[test]
-    fn test_defaults_are_valid() {
-        let config = Config::try_parse_from(["query"]).expect("defaults parse");
-        config.validate().expect("defaults are valid");
+    fn test_flags_consistent_and_defaults_valid() {
+        boost_server::service::assert_defaults_valid::<super::Config>();
     }
 }

@@ -1,16 +1,6 @@
-//! `query` binary: config → telemetry → [`boost_query::run`].
-
-use boost_query::Config;
+//! `query` binary: the shared start-up around [`boost_query::run`].
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config: Config = boost_server::config::parse();
-    if let Err(message) = config.validate() {
-        eprintln!("error: {message}");
-        std::process::exit(2);
-    }
-    let _telemetry =
-        boost_server::telemetry::init("query", &config.telemetry).map_err(anyhow::Error::msg)?;
-    let listener = tokio::net::TcpListener::bind(&config.listen).await?;
-    boost_query::run(config, listener, boost_server::shutdown::signal()).await
+    boost_server::service::run_main(boost_query::run).await
 }

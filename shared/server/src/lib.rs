@@ -10,12 +10,15 @@
 //! - [`auth`]: the tower layer that authenticates callers through the auth service
 //! - [`grpc`]: [`grpc::GrpcServer`], health, reflection, request ids, limits
 //! - [`shutdown`]: SIGINT/SIGTERM as a future
+//! - [`service`]: [`service::ServiceConfig`] and [`service::run_main`], the one
+//!   way a service binary starts
 
 pub mod auth;
 pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod grpc;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 

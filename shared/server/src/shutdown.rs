@@ -1,7 +1,14 @@
 //! Shutdown on SIGINT (Ctrl-C) or SIGTERM, as one future.
 
+/// The shutdown future [`signal`] returns.
+pub type Signal = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// Resolves when the process receives SIGINT or SIGTERM.
-pub async fn signal() {
+pub fn signal() -> Signal {
+    Box::pin(wait_for_signal())
+}
+
+async fn wait_for_signal() {
     let ctrl_c = async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::warn!(error = %err, "cannot listen for ctrl-c");
