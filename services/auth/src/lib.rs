@@ -2,23 +2,40 @@
 //! API keys.
 //!
 //! - [`config`]: flags and env vars
-//! - [`service`]: plain async functions (create tenants and keys, validate a key)
-//! - [`grpc`]: the thin `AuthService` adapter (admin token check, proto mapping)
+//! - [`caller`]: operator vs. project credential, and what each may touch
+//! - [`service`]: tenants and keys as plain async functions, audited
+//! - [`validation`]: API keys (L1 → L2 → PostgreSQL) and JWTs to principals
+//! - [`cache`]: the L1/L2 key cache and its Redis pub/sub invalidation
+//! - [`last_used`]: coalesced `last_used_at` writes
+//! - [`jwt`]: JWT verification
+//! - [`grpc`]: the thin `AuthService` adapter
 //! - [`run`]: builds everything and serves; used by `main` and by tests
 
+pub mod cache;
+pub mod caller;
 pub mod config;
 pub mod grpc;
+pub mod jwt;
+pub mod last_used;
 pub mod service;
+pub mod validation;
 
-use std::future::Future;
+use std::{future::Future, sync::Arc, time::Duration};
 
 use boost_proto::auth::v1::auth_service_server::AuthServiceServer;
 use boost_server::grpc::GrpcServer;
 use tokio::net::TcpListener;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tonic_health::{ServingStatus, server::HealthReporter};
 
 pub use config::Config;
 
+/// Health name of the Redis dependency: NOT_SERVING while the service runs
+/// degraded (validation straight from PostgreSQL).
+pub const REDIS_HEALTH: &str = "redis";
+
 /// Applies migrations, connects, and serves on `listener` until `shutdown`.
+/// Redis being down does not stop start-up: the service runs degraded.
 pub async fn run(
     config: Config,
     listener: TcpListener,
@@ -29,13 +46,79 @@ pub async fn run(
     }
     let pool = boost_storage::pool::build(&config.postgres)?;
     boost_storage::pool::ping(&pool).await?;
-    let service = service::AuthLogic::new(pool);
-    let api = grpc::AuthApi::new(service, config.admin_token.clone());
-    let server =
+    let redis = boost_storage::redis::client(&config.redis)?;
+    let subscriber = boost_storage::redis::subscriber(&config.redis)?;
+    let cache = Arc::new(cache::KeyCache::new(
+        redis,
+        subscriber,
+        cache::CacheTtls {
+            l1: config.key_cache_ttl,
+            negative: config.key_cache_negative_ttl,
+            l2: config.key_cache_redis_ttl,
+        },
+    ));
+    let last_used = Arc::new(last_used::LastUsed::new(config.last_used_interval));
+    let jwt = jwt::JwtVerifier::from_args(&config.jwt).map_err(anyhow::Error::msg)?;
+    let validator = Arc::new(validation::Validator::new(
+        pool.clone(),
+        cache.clone(),
+        jwt,
+        last_used.clone(),
+    ));
+
+    let server = GrpcServer::new(&config.grpc);
+    let cancel = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    {
+        let (cache, cancel) = (cache.clone(), cancel.clone());
+        tasks.spawn(async move { cache.listen_for_invalidations(cancel).await });
+    }
+    {
+        let (pool, cancel) = (pool.clone(), cancel.clone());
+        tasks.spawn(async move { last_used.run(pool, cancel).await });
+    }
+    tasks.spawn(watch_redis(cache.clone(), server.health(), cancel.clone()));
+    tasks.close();
+
+    let logic = service::AuthLogic::new(pool, validator);
+    let api = grpc::AuthApi::new(logic, &config.admin_token);
+    let service =
         AuthServiceServer::new(api).max_decoding_message_size(config.grpc.max_message_bytes);
-    GrpcServer::new(&config.grpc)
-        .add_service(server)
+    server
+        .add_service(service)
         .serve(listener, shutdown)
         .await?;
+    cancel.cancel();
+    tasks.wait().await;
     Ok(())
+}
+
+/// Reports Redis as a health dependency every 500 ms.
+async fn watch_redis(
+    cache: Arc<cache::KeyCache>,
+    health: HealthReporter,
+    cancel: CancellationToken,
+) {
+    let mut was_up = None;
+    loop {
+        let up = cache.redis_connected();
+        if was_up != Some(up) {
+            let status = if up {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            health.set_service_status(REDIS_HEALTH, status).await;
+            if up {
+                tracing::info!("redis connected: key cache L2 and invalidations on");
+            } else {
+                tracing::warn!("redis unavailable: validating from PostgreSQL (degraded)");
+            }
+            was_up = Some(up);
+        }
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
 }

@@ -62,10 +62,12 @@ pub struct Principal {
     pub organization_id: Uuid,
     /// The tenant every read and write is scoped to.
     pub project_id: Uuid,
-    /// The key that authenticated.
-    pub api_key_id: Uuid,
-    /// What the key may do.
+    /// The key that authenticated; `None` for a JWT.
+    pub api_key_id: Option<Uuid>,
+    /// What the credential may do.
     pub scopes: Vec<Scope>,
+    /// A JWT's `sub` claim; empty for a key.
+    pub subject: String,
 }
 
 impl Principal {
@@ -79,8 +81,9 @@ impl Principal {
         pb::Principal {
             organization_id: self.organization_id.to_string(),
             project_id: self.project_id.to_string(),
-            api_key_id: self.api_key_id.to_string(),
+            api_key_id: self.api_key_id.map(|id| id.to_string()).unwrap_or_default(),
             scopes: self.scopes.iter().map(|s| s.as_str().to_string()).collect(),
+            subject: self.subject.clone(),
         }
     }
 
@@ -89,8 +92,13 @@ impl Principal {
         Ok(Self {
             organization_id: p.organization_id.parse()?,
             project_id: p.project_id.parse()?,
-            api_key_id: p.api_key_id.parse()?,
+            api_key_id: if p.api_key_id.is_empty() {
+                None
+            } else {
+                Some(p.api_key_id.parse()?)
+            },
             scopes: p.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+            subject: p.subject.clone(),
         })
     }
 }
@@ -156,9 +164,10 @@ impl Authenticator {
         })
     }
 
-    /// Resolves a presented key to its principal.
+    /// Resolves a presented API key or JWT to its principal. Malformed keys
+    /// are refused here, without a network call.
     pub async fn authenticate(&self, key: &str) -> Result<Principal, ApiError> {
-        credentials::check_format(key).map_err(|e| ApiError::unauthenticated(e.to_string()))?;
+        credentials::check_shape(key).map_err(|e| ApiError::unauthenticated(e.to_string()))?;
         let hash = credentials::hash(key);
         if let Some(answer) = self.cached(&hash) {
             return answer;

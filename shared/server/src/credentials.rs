@@ -83,6 +83,30 @@ pub fn check_format(key: &str) -> Result<(), KeyFormatError> {
     Ok(())
 }
 
+/// Longest JWT accepted.
+pub const MAX_JWT_LEN: usize = 8 * 1024;
+
+/// Whether `credential` has the shape of a compact JWT: three base64url parts.
+pub fn looks_like_jwt(credential: &str) -> bool {
+    let base64url = |part: &str| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let parts: Vec<&str> = credential.split('.').collect();
+    credential.len() <= MAX_JWT_LEN && parts.len() == 3 && parts.iter().all(|p| base64url(p))
+}
+
+/// Refuses anything that is neither a well-formed API key nor JWT-shaped,
+/// before any lookup. JWTs are verified by the auth service.
+pub fn check_shape(credential: &str) -> Result<(), KeyFormatError> {
+    if looks_like_jwt(credential) {
+        return Ok(());
+    }
+    check_format(credential)
+}
+
 /// SHA-256 of a key, the form keys are stored and looked up in.
 pub fn hash(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
@@ -157,6 +181,15 @@ mod tests {
         assert_eq!(from_headers(&headers), Some("abc"));
         headers.insert("x-api-key", "xyz".parse().expect("header"));
         assert_eq!(from_headers(&headers), Some("xyz"));
+    }
+
+    #[test]
+    fn test_jwt_shape() {
+        assert!(looks_like_jwt("eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl"));
+        assert!(!looks_like_jwt("a.b"));
+        assert!(!looks_like_jwt("a..c"));
+        assert!(!looks_like_jwt("a.b.c d"));
+        assert_eq!(check_shape("hello"), Err(KeyFormatError::Prefix));
     }
 
     #[test]

@@ -18,7 +18,11 @@ use tonic::{
     service::{Routes, RoutesBuilder},
     transport::Server,
 };
-use tonic_health::{ServingStatus, server::HealthReporter};
+use tonic_health::{
+    ServingStatus,
+    pb::health_server::HealthServer,
+    server::{HealthReporter, HealthService},
+};
 use tower::{Service, ServiceBuilder};
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -43,6 +47,9 @@ pub struct GrpcServer {
     advertised: Vec<&'static str>,
     /// Answer HTTP/1.1 too (the gRPC-web edge).
     accept_http1: bool,
+    /// Statuses served by `grpc.health.v1.Health`; services report
+    /// dependencies (e.g. `redis`) through [`GrpcServer::health`].
+    reporter: HealthReporter,
 }
 
 impl GrpcServer {
@@ -55,6 +62,7 @@ impl GrpcServer {
             auth: None,
             advertised: Vec::new(),
             accept_http1: false,
+            reporter: HealthReporter::new(),
         }
     }
 
@@ -84,6 +92,12 @@ impl GrpcServer {
     pub fn advertise(mut self, name: &'static str) -> Self {
         self.advertised.push(name);
         self
+    }
+
+    /// The health reporter, for dependency statuses: a service is *degraded*
+    /// when `""` is SERVING but a dependency name (e.g. `redis`) is NOT_SERVING.
+    pub fn health(&self) -> HealthReporter {
+        self.reporter.clone()
     }
 
     /// Accepts HTTP/1.1 connections (for gRPC-web).
@@ -118,7 +132,9 @@ impl GrpcServer {
             + 'static,
         W::Future: Send + 'static,
     {
-        let (reporter, health_service) = tonic_health::server::health_reporter();
+        let reporter = self.reporter.clone();
+        let health_service =
+            HealthServer::new(HealthService::from_health_reporter(reporter.clone()));
         // Both reflection versions: grpcurl before 1.9 and many SDKs only speak v1alpha.
         // Advertise only what this port answers, not every service in the descriptors.
         let reflection = || {

@@ -25,7 +25,15 @@ pub struct ApiKey {
     pub created_at: SystemTime,
     /// Optional expiry.
     pub expires_at: Option<SystemTime>,
+    /// Last successful validation (coalesced, about once a minute).
+    pub last_used_at: Option<SystemTime>,
+    /// Set once revoked.
+    pub revoked_at: Option<SystemTime>,
 }
+
+/// Columns every query returning an [`ApiKey`] selects.
+const KEY_COLUMNS: &str =
+    "id, project_id, name, prefix, scopes, created_at, expires_at, last_used_at, revoked_at";
 
 impl TryFrom<Row> for ApiKey {
     type Error = tokio_postgres::Error;
@@ -38,6 +46,8 @@ impl TryFrom<Row> for ApiKey {
             scopes: row.try_get("scopes")?,
             created_at: row.try_get("created_at")?,
             expires_at: row.try_get("expires_at")?,
+            last_used_at: row.try_get("last_used_at")?,
+            revoked_at: row.try_get("revoked_at")?,
         })
     }
 }
@@ -64,11 +74,13 @@ pub async fn create(
     key: NewApiKey<'_>,
 ) -> Result<ApiKey, StorageError> {
     let id = Uuid::now_v7();
+    let sql = format!(
+        "INSERT INTO api_keys (id, project_id, name, prefix, key_hash, scopes, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLUMNS}"
+    );
     let row = client
         .query_one(
-            "INSERT INTO api_keys (id, project_id, name, prefix, key_hash, scopes, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             RETURNING id, project_id, name, prefix, scopes, created_at, expires_at",
+            &sql,
             &[
                 &id,
                 &key.project_id,
@@ -130,4 +142,66 @@ pub async fn find_by_hash(
     })
     .transpose()
     .map_err(|e| StorageError::query("read api key", e))
+}
+
+/// Keys of a project, newest first.
+pub async fn list(
+    client: &impl GenericClient,
+    project_id: Uuid,
+) -> Result<Vec<ApiKey>, StorageError> {
+    let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE project_id = $1 ORDER BY id DESC");
+    let rows = client
+        .query(&sql, &[&project_id])
+        .await
+        .map_err(|e| StorageError::query("list api keys", e))?;
+    rows.into_iter()
+        .map(ApiKey::try_from)
+        .collect::<Result<_, _>>()
+        .map_err(|e| StorageError::query("read api key", e))
+}
+
+/// A key by id, with the hash of its secret (for cache invalidation).
+pub async fn get(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<Option<(ApiKey, Vec<u8>)>, StorageError> {
+    let sql = format!("SELECT {KEY_COLUMNS}, key_hash FROM api_keys WHERE id = $1");
+    let row = client
+        .query_opt(&sql, &[&id])
+        .await
+        .map_err(|e| StorageError::query("select api key", e))?;
+    row.map(|row| {
+        let hash: Vec<u8> = row.try_get("key_hash")?;
+        Ok((ApiKey::try_from(row)?, hash))
+    })
+    .transpose()
+    .map_err(|e| StorageError::query("read api key", e))
+}
+
+/// Revokes a key (idempotent: an already revoked key keeps its first revocation time).
+pub async fn revoke(client: &impl GenericClient, id: Uuid) -> Result<Option<ApiKey>, StorageError> {
+    let sql = format!(
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING {KEY_COLUMNS}"
+    );
+    let row = client
+        .query_opt(&sql, &[&id])
+        .await
+        .map_err(|e| StorageError::query("revoke api key", e))?;
+    row.map(ApiKey::try_from)
+        .transpose()
+        .map_err(|e| StorageError::query("read api key", e))
+}
+
+/// Records that keys were used now (one statement for many keys).
+pub async fn touch_last_used(
+    client: &impl GenericClient,
+    ids: &[Uuid],
+) -> Result<u64, StorageError> {
+    client
+        .execute(
+            "UPDATE api_keys SET last_used_at = now() WHERE id = ANY($1)",
+            &[&ids],
+        )
+        .await
+        .map_err(|e| StorageError::query("touch api keys", e))
 }

@@ -2,10 +2,13 @@
 //!
 //! - [`config`]: [`PostgresArgs`], the one place database settings live
 //! - [`pool`]: the pool builder with explicit timeouts (deadpool waits forever by default)
+//! - [`redis`]: Redis clients with reconnect and timeouts set (fred's defaults wait forever)
 //! - [`migrate`]: numbered SQL migrations from `migrations/`, applied under an advisory lock
-//! - [`tenancy`], [`keys`], [`events`], [`offsets`], [`dead_letters`]: one repository per aggregate
+//! - [`tenancy`], [`keys`], [`audit`], [`events`], [`offsets`], [`dead_letters`]: one
+//!   repository per aggregate
 //! - [`error`]: [`StorageError`] and its mapping to the API error vocabulary
 
+pub mod audit;
 pub mod config;
 pub mod dead_letters;
 pub mod error;
@@ -14,6 +17,7 @@ pub mod keys;
 pub mod migrate;
 pub mod offsets;
 pub mod pool;
+pub mod redis;
 pub mod tenancy;
 
 pub use config::PostgresArgs;

@@ -2,6 +2,7 @@
 
 use std::time::SystemTime;
 
+use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -45,7 +46,7 @@ impl TryFrom<Row> for Project {
 
 /// Inserts an organisation.
 pub async fn create_organization(
-    client: &impl deadpool_postgres::GenericClient,
+    client: &impl GenericClient,
     name: &str,
 ) -> Result<Organization, StorageError> {
     let id = Uuid::now_v7();
@@ -65,7 +66,7 @@ pub async fn create_organization(
 
 /// Inserts a project; fails with a foreign-key violation when the organisation is unknown.
 pub async fn create_project(
-    client: &impl deadpool_postgres::GenericClient,
+    client: &impl GenericClient,
     organization_id: Uuid,
     name: &str,
 ) -> Result<Project, StorageError> {
@@ -83,7 +84,7 @@ pub async fn create_project(
 
 /// Finds a project by id.
 pub async fn get_project(
-    client: &impl deadpool_postgres::GenericClient,
+    client: &impl GenericClient,
     id: Uuid,
 ) -> Result<Option<Project>, StorageError> {
     let row = client
@@ -96,4 +97,67 @@ pub async fn get_project(
     row.map(Project::try_from)
         .transpose()
         .map_err(|e| StorageError::query("read project", e))
+}
+
+/// An organisation's projects in creation order, after `after` (keyset on id; ids are UUIDv7).
+pub async fn list_projects(
+    client: &impl GenericClient,
+    organization_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Project>, StorageError> {
+    let rows = client
+        .query(
+            "SELECT id, organization_id, name, created_at FROM projects
+             WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            &[&organization_id, &after.unwrap_or(Uuid::nil()), &limit],
+        )
+        .await
+        .map_err(|e| StorageError::query("list projects", e))?;
+    rows.into_iter()
+        .map(Project::try_from)
+        .collect::<Result<_, _>>()
+        .map_err(|e| StorageError::query("read project", e))
+}
+
+/// Renames a project; `None` when it does not exist.
+pub async fn rename_project(
+    client: &impl GenericClient,
+    id: Uuid,
+    name: &str,
+) -> Result<Option<Project>, StorageError> {
+    let row = client
+        .query_opt(
+            "UPDATE projects SET name = $2 WHERE id = $1 RETURNING id, organization_id, name, created_at",
+            &[&id, &name],
+        )
+        .await
+        .map_err(|e| StorageError::query("rename project", e))?;
+    row.map(Project::try_from)
+        .transpose()
+        .map_err(|e| StorageError::query("read project", e))
+}
+
+/// Deletes a project (its keys and events cascade). Returns the hashes of
+/// the keys that went with it, so caches can forget them; `None` when the
+/// project does not exist.
+pub async fn delete_project(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<Option<Vec<Vec<u8>>>, StorageError> {
+    let hashes: Vec<Vec<u8>> = client
+        .query(
+            "SELECT key_hash FROM api_keys WHERE project_id = $1",
+            &[&id],
+        )
+        .await
+        .map_err(|e| StorageError::query("select project key hashes", e))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let deleted = client
+        .execute("DELETE FROM projects WHERE id = $1", &[&id])
+        .await
+        .map_err(|e| StorageError::query("delete project", e))?;
+    Ok((deleted == 1).then_some(hashes))
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`database`]: a fresh, migrated PostgreSQL database per test, dropped afterwards
 //! - [`broker`]: a private tansu broker on a random port, killed afterwards
+//! - [`redis`]: a private Redis on a random port, stoppable mid-test
 //! - [`stack`]: all five services in-process on port 0, wired to the above
 //!
 //! Missing components fail loudly with how to get them: `make test` (or
@@ -10,10 +11,12 @@
 
 pub mod broker;
 pub mod database;
+pub mod redis;
 pub mod stack;
 
 pub use broker::TestBroker;
 pub use database::TestDatabase;
+pub use redis::TestRedis;
 pub use stack::Stack;
 
 /// A free loopback port (bound then released; tansu needs a number, not a socket).

@@ -21,10 +21,12 @@ use tonic_health::pb::{
 };
 use uuid::Uuid;
 
-use crate::{TestBroker, TestDatabase};
+use crate::{TestBroker, TestDatabase, TestRedis};
 
 /// Admin token every test stack's auth service accepts.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+/// HS256 secret every test stack's auth service verifies JWTs with.
+pub const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdefghijklmnop";
 
 /// A running in-process Boost.
 pub struct Stack {
@@ -32,6 +34,8 @@ pub struct Stack {
     pub db: TestDatabase,
     /// The stack's own broker.
     pub broker: TestBroker,
+    /// The stack's own Redis.
+    pub redis: TestRedis,
     /// Auth service address.
     pub auth: SocketAddr,
     /// Ingest service address.
@@ -98,28 +102,13 @@ impl Stack {
     pub async fn start() -> Self {
         let db = TestDatabase::create().await;
         let broker = TestBroker::start();
+        let redis = TestRedis::start();
         let shutdown = CancellationToken::new();
 
-        let (auth_listener, auth) = bind().await;
+        let auth = spawn_auth(&db, &redis, &shutdown).await;
         let (ingest_listener, ingest) = bind().await;
         let (query_listener, query) = bind().await;
         let (edge_listener, edge) = bind().await;
-
-        let auth_config: boost_auth::Config = parse(
-            "auth",
-            &[
-                "--admin-token".into(),
-                ADMIN_TOKEN.into(),
-                "--database-url".into(),
-                db.url.clone(),
-                "--database-migrate".into(),
-                "false".into(),
-            ],
-        );
-        let token = shutdown.clone();
-        tokio::spawn(async move {
-            boost_auth::run(auth_config, auth_listener, token.cancelled_owned()).await
-        });
 
         let ingest_config: boost_ingest::Config = parse(
             "ingest",
@@ -168,6 +157,7 @@ impl Stack {
         let mut stack = Self {
             db,
             broker,
+            redis,
             auth,
             ingest,
             query,
@@ -228,6 +218,14 @@ impl Stack {
         self.processor = None;
     }
 
+    /// Starts another auth instance on the same database and Redis (for
+    /// multi-instance tests); it stops with the stack.
+    pub async fn spawn_auth(&self) -> SocketAddr {
+        let addr = spawn_auth(&self.db, &self.redis, &self.shutdown).await;
+        wait_serving(addr).await;
+        addr
+    }
+
     /// A client of the auth service.
     pub async fn auth_client(&self) -> AuthServiceClient<Channel> {
         AuthServiceClient::connect(url(self.auth))
@@ -270,6 +268,32 @@ impl Stack {
             .into_inner();
         (project.id.parse().expect("project id"), key.secret)
     }
+}
+
+async fn spawn_auth(
+    db: &TestDatabase,
+    redis: &TestRedis,
+    shutdown: &CancellationToken,
+) -> SocketAddr {
+    let (listener, addr) = bind().await;
+    let config: boost_auth::Config = parse(
+        "auth",
+        &[
+            "--admin-token".into(),
+            ADMIN_TOKEN.into(),
+            "--jwt-secret".into(),
+            JWT_SECRET.into(),
+            "--database-url".into(),
+            db.url.clone(),
+            "--database-migrate".into(),
+            "false".into(),
+            "--redis-url".into(),
+            redis.url.clone(),
+        ],
+    );
+    let token = shutdown.clone();
+    tokio::spawn(async move { boost_auth::run(config, listener, token.cancelled_owned()).await });
+    addr
 }
 
 /// Wraps `body` with the stack's admin token.

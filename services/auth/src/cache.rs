@@ -1,0 +1,284 @@
+//! Validation cache: L1 in-process (bounded, short TTL, short negative
+//! caching) in front of L2 Redis in front of PostgreSQL.
+//!
+//! Revocation deletes the L2 entry and publishes the key hash on
+//! [`INVALIDATION_CHANNEL`]; every instance drops it from its L1. While the
+//! invalidation subscriber is disconnected, L1 entries are trusted for at
+//! most one second, so a revoked key is refused everywhere within a second
+//! even when Redis is down.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use boost_storage::redis::fred::{
+    clients::{Client, SubscriberClient},
+    interfaces::{ClientLike, EventInterface, KeysInterface, PubsubInterface},
+    types::Expiration,
+};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Channel carrying hex key hashes to drop from every instance's L1.
+pub const INVALIDATION_CHANNEL: &str = "boost:auth:invalidate";
+/// L2 key prefix.
+const L2_PREFIX: &str = "boost:auth:key:";
+/// Most L1 entries; the cache is cleared when full (cheap and bounded).
+const L1_MAX_ENTRIES: usize = 100_000;
+/// How long L1 is trusted while invalidations cannot arrive.
+const L1_TTL_WITHOUT_INVALIDATION: Duration = Duration::from_secs(1);
+
+/// What a valid credential grants; what the caches hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The key; `None` for a JWT.
+    pub api_key_id: Option<Uuid>,
+    /// Tenant.
+    pub project_id: Uuid,
+    /// Its organisation.
+    pub organization_id: Uuid,
+    /// Granted scope names.
+    pub scopes: Vec<String>,
+    /// When it stops being valid.
+    pub expires_at: Option<SystemTime>,
+}
+
+impl Grant {
+    /// L2 form: `v1|key|project|org|scope,scope|expiry-ms`.
+    fn encode(&self) -> String {
+        let expires = self
+            .expires_at
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_millis().to_string())
+            .unwrap_or_default();
+        let key = self.api_key_id.map(|id| id.to_string()).unwrap_or_default();
+        format!(
+            "v1|{key}|{}|{}|{}|{expires}",
+            self.project_id,
+            self.organization_id,
+            self.scopes.join(",")
+        )
+    }
+
+    fn decode(text: &str) -> Option<Grant> {
+        let parts: Vec<&str> = text.split('|').collect();
+        let [version, key, project, org, scopes, expires] = parts[..] else {
+            return None;
+        };
+        if version != "v1" {
+            return None;
+        }
+        Some(Grant {
+            api_key_id: if key.is_empty() {
+                None
+            } else {
+                Some(key.parse().ok()?)
+            },
+            project_id: project.parse().ok()?,
+            organization_id: org.parse().ok()?,
+            scopes: scopes
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            expires_at: if expires.is_empty() {
+                None
+            } else {
+                Some(UNIX_EPOCH + Duration::from_millis(expires.parse().ok()?))
+            },
+        })
+    }
+}
+
+/// When an L1 answer was stored, and the answer (`None`: no such key).
+type L1Entry = (Instant, Option<Grant>);
+
+/// Cache tuning.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheTtls {
+    /// L1 lifetime of a positive answer while invalidations flow.
+    pub l1: Duration,
+    /// L1 lifetime of "no such key".
+    pub negative: Duration,
+    /// L2 lifetime.
+    pub l2: Duration,
+}
+
+/// L1 + L2 with invalidation.
+pub struct KeyCache {
+    /// L1: key hash → (stored at, answer); `None` answers are negative entries.
+    l1: Mutex<HashMap<[u8; 32], L1Entry>>,
+    /// Commands (L2 reads/writes, publish).
+    redis: Client,
+    /// Receives invalidations.
+    subscriber: SubscriberClient,
+    /// Lifetimes.
+    ttls: CacheTtls,
+}
+
+fn l2_key(hash: &[u8; 32]) -> String {
+    let mut key = String::with_capacity(L2_PREFIX.len() + 64);
+    key.push_str(L2_PREFIX);
+    key.push_str(&hex(hash));
+    key
+}
+
+/// Lowercase hex of a hash.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if text.len() != 64 {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+impl KeyCache {
+    /// A cache over the given Redis clients.
+    pub fn new(redis: Client, subscriber: SubscriberClient, ttls: CacheTtls) -> Self {
+        Self {
+            l1: Mutex::new(HashMap::new()),
+            redis,
+            subscriber,
+            ttls,
+        }
+    }
+
+    /// Whether Redis answers commands right now.
+    pub fn redis_connected(&self) -> bool {
+        self.redis.is_connected()
+    }
+
+    /// The L1 answer, if fresh: `Some(None)` is a cached "no such key".
+    pub fn l1_get(&self, hash: &[u8; 32]) -> Option<Option<Grant>> {
+        let l1 = self.l1.lock().expect("l1 lock");
+        let (stored, answer) = l1.get(hash)?;
+        let ttl = match answer {
+            None => self.ttls.negative,
+            Some(_) if self.subscriber.is_connected() => self.ttls.l1,
+            Some(_) => self.ttls.l1.min(L1_TTL_WITHOUT_INVALIDATION),
+        };
+        (stored.elapsed() < ttl).then(|| answer.clone())
+    }
+
+    /// Stores an answer in L1.
+    pub fn l1_put(&self, hash: [u8; 32], answer: Option<Grant>) {
+        let mut l1 = self.l1.lock().expect("l1 lock");
+        if l1.len() >= L1_MAX_ENTRIES {
+            l1.clear();
+        }
+        l1.insert(hash, (Instant::now(), answer));
+    }
+
+    /// The L2 answer; `Err` when Redis is down (the caller goes to PostgreSQL).
+    pub async fn l2_get(&self, hash: &[u8; 32]) -> Result<Option<Grant>, ()> {
+        let value: Option<String> = self.redis.get(l2_key(hash)).await.map_err(|e| {
+            tracing::debug!(error = %e, "l2 read failed");
+        })?;
+        Ok(value.as_deref().and_then(Grant::decode))
+    }
+
+    /// Stores a grant in L2; failures are ignored (Redis is an accelerator).
+    pub async fn l2_put(&self, hash: &[u8; 32], grant: &Grant) {
+        let result: Result<(), _> = self
+            .redis
+            .set(
+                l2_key(hash),
+                grant.encode(),
+                Some(Expiration::EX(self.ttls.l2.as_secs() as i64)),
+                None,
+                false,
+            )
+            .await;
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "l2 write failed");
+        }
+    }
+
+    /// Forgets keys everywhere: local L1 now, L2 and every instance's L1 through Redis.
+    pub async fn invalidate(&self, hashes: &[[u8; 32]]) {
+        {
+            let mut l1 = self.l1.lock().expect("l1 lock");
+            for hash in hashes {
+                l1.remove(hash);
+            }
+        }
+        for hash in hashes {
+            let deleted: Result<i64, _> = self.redis.del(l2_key(hash)).await;
+            let published: Result<i64, _> =
+                self.redis.publish(INVALIDATION_CHANNEL, hex(hash)).await;
+            if let Err(e) = deleted.and(published) {
+                tracing::warn!(error = %e, "cache invalidation through redis failed; other instances rely on the 1 s L1 bound");
+            }
+        }
+    }
+
+    /// Applies invalidations published by any instance until `cancel`.
+    pub async fn listen_for_invalidations(&self, cancel: CancellationToken) {
+        let mut messages = self.subscriber.message_rx();
+        if let Err(e) = self.subscriber.subscribe(INVALIDATION_CHANNEL).await {
+            // manage_subscriptions re-subscribes once Redis is back.
+            tracing::warn!(error = %e, "cannot subscribe to key invalidations yet");
+        }
+        loop {
+            let message = tokio::select! {
+                () = cancel.cancelled() => break,
+                message = messages.recv() => message,
+            };
+            match message {
+                Ok(message) => {
+                    let Some(hash) = message.value.as_str().and_then(|text| unhex(&text)) else {
+                        continue;
+                    };
+                    self.l1.lock().expect("l1 lock").remove(&hash);
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    // Missed invalidations: drop everything rather than serve a revoked key.
+                    tracing::warn!(missed, "invalidation messages lagged; clearing L1");
+                    self.l1.lock().expect("l1 lock").clear();
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_grant_round_trips_through_l2_text() {
+        let grant = Grant {
+            api_key_id: Some(Uuid::now_v7()),
+            project_id: Uuid::now_v7(),
+            organization_id: Uuid::now_v7(),
+            scopes: vec!["events:write".into(), "events:read".into()],
+            expires_at: Some(UNIX_EPOCH + Duration::from_millis(1_900_000_000_123)),
+        };
+        assert_eq!(Grant::decode(&grant.encode()), Some(grant.clone()));
+        let jwt = Grant {
+            api_key_id: None,
+            expires_at: None,
+            scopes: vec![],
+            ..grant
+        };
+        assert_eq!(Grant::decode(&jwt.encode()), Some(jwt));
+        assert_eq!(Grant::decode("v9|x"), None);
+    }
+
+    #[test]
+    fn test_hex_round_trip() {
+        let hash = [7u8; 32];
+        assert_eq!(unhex(&hex(&hash)), Some(hash));
+        assert_eq!(unhex("zz"), None);
+    }
+}

@@ -1,0 +1,95 @@
+//! The one place Redis clients are built. fred's defaults would never
+//! reconnect and never time out a command: Boost sets an exponential
+//! reconnect policy that retries forever, a short connect timeout and a
+//! global command timeout, so a dead Redis turns into fast errors that
+//! callers treat as "Redis down" and degrade.
+
+use std::time::Duration;
+
+use boost_server::config::parse_millis;
+use fred::{
+    clients::{Client, SubscriberClient},
+    prelude::{Builder, ClientLike, Config, ReconnectPolicy},
+};
+
+pub use fred;
+
+/// Redis settings, flattened into services that use Redis.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RedisArgs {
+    /// Redis URL.
+    #[arg(
+        id = "redis_url",
+        long = "redis-url",
+        env = "BOOST_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    pub url: String,
+    /// Deadline of any one command (ms); past it the command counts as "Redis down".
+    #[arg(id = "redis_command_timeout", long = "redis-command-timeout-ms", env = "BOOST_REDIS_COMMAND_TIMEOUT_MS", default_value = "200", value_parser = parse_millis)]
+    pub command_timeout: Duration,
+    /// Deadline of one connection attempt (ms); reconnects continue forever with backoff.
+    #[arg(id = "redis_connect_timeout", long = "redis-connect-timeout-ms", env = "BOOST_REDIS_CONNECT_TIMEOUT_MS", default_value = "1000", value_parser = parse_millis)]
+    pub connect_timeout: Duration,
+}
+
+impl RedisArgs {
+    /// Settings for `url` with every other value at its default.
+    pub fn with_url(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            command_timeout: Duration::from_millis(200),
+            connect_timeout: Duration::from_secs(1),
+        }
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), String> {
+        Config::from_url(&self.url).map_err(|e| format!("invalid BOOST_REDIS_URL: {e}"))?;
+        if self.command_timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err(
+                "BOOST_REDIS_COMMAND_TIMEOUT_MS and BOOST_REDIS_CONNECT_TIMEOUT_MS must be above 0"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    fn builder(&self) -> Result<Builder, fred::error::Error> {
+        let mut config = Config::from_url(&self.url)?;
+        // Commands issued while disconnected wait for the reconnect (bounded by
+        // the command timeout) instead of failing before the first connect.
+        config.fail_fast = false;
+        let mut builder = Builder::from_config(config);
+        let command_timeout = self.command_timeout;
+        let connect_timeout = self.connect_timeout;
+        builder
+            .with_performance_config(|p| p.default_command_timeout = command_timeout)
+            .with_connection_config(|c| {
+                c.connection_timeout = connect_timeout;
+                c.internal_command_timeout = connect_timeout;
+                c.max_command_attempts = 1;
+            })
+            // max_attempts 0 = retry forever; 100 ms doubling up to 2 s.
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2));
+        Ok(builder)
+    }
+}
+
+/// A command client that connects (and reconnects) in the background; start-up
+/// never waits for Redis.
+pub fn client(args: &RedisArgs) -> Result<Client, fred::error::Error> {
+    let client = args.builder()?.build()?;
+    // connect() spawns the connection task; dropping its handle detaches it.
+    drop(client.connect());
+    Ok(client)
+}
+
+/// A pub/sub client that re-subscribes after every reconnect.
+pub fn subscriber(args: &RedisArgs) -> Result<SubscriberClient, fred::error::Error> {
+    let client = args.builder()?.build_subscriber_client()?;
+    // Both spawn tasks; dropping their handles detaches them.
+    drop(client.connect());
+    drop(client.manage_subscriptions());
+    Ok(client)
+}
