@@ -4,7 +4,7 @@
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: run test lint fmt clippy buf-lint deps build clean-data
+.PHONY: run test bench lint fmt clippy buf-lint deps build clean-data
 
 ## run: start dependencies and all five services, create a demo key, print grpcurl commands
 run:
@@ -13,6 +13,10 @@ run:
 ## test: the whole test suite against real PostgreSQL, Redis and broker
 test:
 	bash deploy/local/test.sh
+
+## bench: release benchmarks over real components (BENCH="auth" selects)
+bench:
+	bash deploy/local/bench.sh
 
 ## lint: rustfmt, clippy (warnings are errors) and buf lint
 lint: fmt clippy buf-lint

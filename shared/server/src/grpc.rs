@@ -11,12 +11,11 @@ use std::{convert::Infallible, future::Future};
 
 use http::{Request, Response};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{
     body::Body,
     server::NamedService,
     service::{Routes, RoutesBuilder},
-    transport::Server,
+    transport::{Server, server::TcpIncoming},
 };
 use tonic_health::{
     ServingStatus,
@@ -189,7 +188,6 @@ impl GrpcServer {
             .load_shed(true)
             .http2_keepalive_interval(Some(self.args.keepalive_interval))
             .http2_keepalive_timeout(Some(self.args.keepalive_interval))
-            .tcp_nodelay(true)
             .accept_http1(self.accept_http1)
             .layer(layers);
 
@@ -201,8 +199,13 @@ impl GrpcServer {
         };
         let address = listener.local_addr().ok();
         tracing::info!(?address, services = ?self.service_names, "serving gRPC");
+        // tonic's own tcp_nodelay applies only to listeners it binds: set it on
+        // this one, or Nagle + delayed ACK stall small responses ~40 ms.
+        let incoming = TcpIncoming::from(listener)
+            .with_nodelay(Some(true))
+            .with_keepalive(Some(self.args.keepalive_interval));
         server
-            .serve_with_incoming_shutdown(wrap(routes), TcpListenerStream::new(listener), shutdown)
+            .serve_with_incoming_shutdown(wrap(routes), incoming, shutdown)
             .await
     }
 }

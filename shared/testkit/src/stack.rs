@@ -270,7 +270,8 @@ impl Stack {
     }
 }
 
-async fn spawn_auth(
+/// Starts an auth service on `db` and `redis` (port 0) that stops with `shutdown`.
+pub async fn spawn_auth(
     db: &TestDatabase,
     redis: &TestRedis,
     shutdown: &CancellationToken,
