@@ -71,13 +71,15 @@ else
 fi
 
 # --- Redis ------------------------------------------------------------------
+# The test kit starts private redis-servers, so the binary must exist even
+# when a Redis already answers.
+command -v redis-server >/dev/null || apt_install redis-server
 if [ -n "${BOOST_REDIS_URL:-}" ]; then
     REDIS_URL=$BOOST_REDIS_URL
 elif port_open 127.0.0.1 6379; then
     REDIS_URL="redis://127.0.0.1:6379"
     say "using the machine's Redis on 127.0.0.1:6379"
 else
-    command -v redis-server >/dev/null || apt_install redis-server
     if ! port_open 127.0.0.1 "$PRIVATE_REDIS_PORT"; then
         say "starting private Redis on 127.0.0.1:$PRIVATE_REDIS_PORT"
         mkdir -p "$DATA/redis"
