@@ -31,8 +31,22 @@ pub trait ServiceConfig: clap::Parser {
 }
 
 /// Runs a service binary: config (exit 2 with a message naming the variable on
-/// bad input) → telemetry → bind → `run(config, listener, shutdown)`.
-pub async fn run_main<C, F, Fut>(run: F) -> anyhow::Result<()>
+/// bad input) → telemetry → bind → `run(config, listener, shutdown)`. A
+/// failure prints its cause chain on one line and exits 1.
+pub async fn run_main<C, F, Fut>(run: F)
+where
+    C: ServiceConfig,
+    F: FnOnce(C, TcpListener, crate::shutdown::Signal) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    if let Err(err) = start(run).await {
+        tracing::error!(error = format!("{err:#}"), "{} stopped", C::NAME);
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn start<C, F, Fut>(run: F) -> anyhow::Result<()>
 where
     C: ServiceConfig,
     F: FnOnce(C, TcpListener, crate::shutdown::Signal) -> Fut,

@@ -265,3 +265,46 @@ async fn test_keys_are_stored_only_as_hashes() {
         .expect("principal");
     assert_eq!(principal.project_id, project.to_string());
 }
+
+#[tokio::test]
+async fn test_auth_unreachable_is_unavailable_not_unauthenticated() {
+    use boost_testkit::{
+        TestBroker, free_port,
+        stack::{url, wait_serving},
+    };
+    use clap::Parser;
+
+    let broker = TestBroker::start();
+    let dead_auth = format!("http://127.0.0.1:{}", free_port());
+    let config = boost_ingest::Config::try_parse_from([
+        "ingest",
+        "--auth-url",
+        &dead_auth,
+        "--kafka-brokers",
+        &broker.address,
+    ])
+    .expect("config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let token = shutdown.clone();
+    tokio::spawn(async move { boost_ingest::run(config, listener, token.cancelled_owned()).await });
+    wait_serving(addr).await;
+
+    let mut ingest =
+        boost_proto::ingest::v1::ingest_service_client::IngestServiceClient::connect(url(addr))
+            .await
+            .expect("connect");
+    let key = credentials::generate().secret;
+    let status = track(&mut ingest, &key, event("x"))
+        .await
+        .expect_err("auth down");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status.get_error_details().retry_info().is_some(),
+        "UNAVAILABLE carries RetryInfo"
+    );
+    shutdown.cancel();
+}

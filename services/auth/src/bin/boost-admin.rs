@@ -168,8 +168,22 @@ fn describe_key(k: &pb::ApiKey) -> String {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() {
+    if let Err(err) = run(Cli::parse()).await {
+        eprintln!("error: {}", describe(&err));
+        std::process::exit(1);
+    }
+}
+
+/// A gRPC status as its code and message; anything else as its cause chain.
+fn describe(err: &anyhow::Error) -> String {
+    match err.downcast_ref::<tonic::Status>() {
+        Some(status) => format!("{:?}: {}", status.code(), status.message()),
+        None => format!("{err:#}"),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let credential = match (cli.admin_token.is_empty(), cli.api_key.is_empty()) {
         (false, _) => Credential(vec![("x-admin-token", cli.admin_token.clone())]),
         (true, false) => Credential(vec![("x-api-key", cli.api_key.clone())]),
