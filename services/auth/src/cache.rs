@@ -152,9 +152,9 @@ impl KeyCache {
         }
     }
 
-    /// Whether Redis answers commands right now.
-    pub fn redis_connected(&self) -> bool {
-        self.redis.is_connected()
+    /// The command client, for health reporting.
+    pub fn redis(&self) -> Client {
+        self.redis.clone()
     }
 
     /// The L1 answer, if fresh: `Some(None)` is a cached "no such key".

@@ -20,19 +20,14 @@ pub mod last_used;
 pub mod service;
 pub mod validation;
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc};
 
 use boost_proto::auth::v1::auth_service_server::AuthServiceServer;
 use boost_server::grpc::GrpcServer;
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tonic_health::{ServingStatus, server::HealthReporter};
 
 pub use config::Config;
-
-/// Health name of the Redis dependency: NOT_SERVING while the service runs
-/// degraded (validation straight from PostgreSQL).
-pub const REDIS_HEALTH: &str = "redis";
 
 /// Applies migrations, connects, and serves on `listener` until `shutdown`.
 /// Redis being down does not stop start-up: the service runs degraded.
@@ -77,7 +72,11 @@ pub async fn run(
         let (pool, cancel) = (pool.clone(), cancel.clone());
         tasks.spawn(async move { last_used.run(pool, cancel).await });
     }
-    tasks.spawn(watch_redis(cache.clone(), server.health(), cancel.clone()));
+    tasks.spawn(boost_storage::redis::report_health(
+        cache.redis(),
+        server.health(),
+        cancel.clone(),
+    ));
     tasks.close();
 
     let logic = service::AuthLogic::new(pool, validator);
@@ -91,34 +90,4 @@ pub async fn run(
     cancel.cancel();
     tasks.wait().await;
     Ok(())
-}
-
-/// Reports Redis as a health dependency every 500 ms.
-async fn watch_redis(
-    cache: Arc<cache::KeyCache>,
-    health: HealthReporter,
-    cancel: CancellationToken,
-) {
-    let mut was_up = None;
-    loop {
-        let up = cache.redis_connected();
-        if was_up != Some(up) {
-            let status = if up {
-                ServingStatus::Serving
-            } else {
-                ServingStatus::NotServing
-            };
-            health.set_service_status(REDIS_HEALTH, status).await;
-            if up {
-                tracing::info!("redis connected: key cache L2 and invalidations on");
-            } else {
-                tracing::warn!("redis unavailable: validating from PostgreSQL (degraded)");
-            }
-            was_up = Some(up);
-        }
-        tokio::select! {
-            () = cancel.cancelled() => break,
-            () = tokio::time::sleep(Duration::from_millis(500)) => {}
-        }
-    }
 }

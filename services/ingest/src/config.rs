@@ -5,6 +5,7 @@ use std::time::Duration;
 use boost_kafka::KafkaArgs;
 use boost_server::config::{AuthClientArgs, GrpcArgs, TelemetryArgs, parse_millis};
 use boost_server::service::ServiceConfig;
+use boost_storage::redis::RedisArgs;
 
 use crate::validate::Limits;
 
@@ -19,9 +20,16 @@ pub struct Config {
     /// gets UNAVAILABLE with RetryInfo.
     #[arg(long = "ack-timeout-ms", env = "BOOST_INGEST_ACK_TIMEOUT_MS", default_value = "5000", value_parser = parse_millis)]
     pub ack_timeout: Duration,
+    /// How long accepted event ids are remembered for the fast DUPLICATE
+    /// answer (ms); the database dedups for good.
+    #[arg(long = "dedup-window-ms", env = "BOOST_INGEST_DEDUP_WINDOW_MS", default_value = "86400000", value_parser = parse_millis)]
+    pub dedup_window: Duration,
     /// Event validation limits.
     #[command(flatten)]
     pub limits: Limits,
+    /// Redis (dedup fast path).
+    #[command(flatten)]
+    pub redis: RedisArgs,
     /// Where auth is.
     #[command(flatten)]
     pub auth: AuthClientArgs,
@@ -55,7 +63,11 @@ impl ServiceConfig for Config {
                     .into(),
             );
         }
+        if self.dedup_window < Duration::from_secs(1) {
+            return Err("BOOST_INGEST_DEDUP_WINDOW_MS must be at least 1000".into());
+        }
         self.limits.validate()?;
+        self.redis.validate()?;
         self.grpc.validate()?;
         self.kafka.validate()
     }

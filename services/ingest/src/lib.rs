@@ -2,11 +2,13 @@
 //!
 //! - [`config`]: flags and env vars
 //! - [`validate`]: event limits and field-by-field validation
+//! - [`dedup`]: the Redis fast path for DUPLICATE
 //! - [`service`]: plain async functions (validate → produce → acknowledge)
 //! - [`grpc`]: the thin `IngestService` adapter
 //! - [`run`]: builds everything and serves; used by `main` and by tests
 
 pub mod config;
+pub mod dedup;
 pub mod grpc;
 pub mod service;
 pub mod validate;
@@ -20,7 +22,7 @@ use boost_server::{
     grpc::GrpcServer,
 };
 use tokio::net::TcpListener;
-use tokio_util::task::TaskTracker;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use config::Config;
 
@@ -38,17 +40,27 @@ pub async fn run(
     // but cannot serve them back (fetch fails with UnexpectedType("Snappy")).
     let producer =
         Producer::start(&kafka, &config.kafka, Compression::NoCompression, &tracker).await?;
-    let logic = service::IngestLogic::new(producer, config.limits.clone(), config.ack_timeout);
+    let redis = boost_storage::redis::client(&config.redis)?;
+    let dedup = dedup::Dedup::new(redis.clone(), config.dedup_window);
+    let logic =
+        service::IngestLogic::new(producer, dedup, config.limits.clone(), config.ack_timeout);
     let authenticator = Arc::new(Authenticator::new(&config.auth)?);
     let rules = ScopeRules::new(&[("/boost.ingest.v1.IngestService/", Scope::EventsWrite)]);
     let server = IngestServiceServer::new(grpc::IngestApi::new(logic))
         .max_decoding_message_size(config.grpc.max_message_bytes);
-    GrpcServer::new(&config.grpc)
-        .with_auth(AuthLayer::new(authenticator, rules))
+    let grpc = GrpcServer::new(&config.grpc);
+    let cancel = CancellationToken::new();
+    tracker.spawn(boost_storage::redis::report_health(
+        redis,
+        grpc.health(),
+        cancel.clone(),
+    ));
+    grpc.with_auth(AuthLayer::new(authenticator, rules))
         .add_service(server)
         .serve(listener, shutdown)
         .await?;
     // The server (and with it the last producer handle) is gone: drain the partition tasks.
+    cancel.cancel();
     tracker.close();
     tracker.wait().await;
     Ok(())

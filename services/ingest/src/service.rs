@@ -1,29 +1,39 @@
-//! Ingest domain logic: validate, wrap into the Kafka record, wait for the
-//! broker's acknowledgement.
+//! Ingest domain logic: validate, drop duplicates early, pack events into
+//! Kafka records per partition, answer per event once the broker has them.
 
-use std::time::{Duration, SystemTime};
+use std::{
+    collections::{BTreeMap, HashSet},
+    time::{Duration, SystemTime},
+};
 
 use boost_kafka::{ProduceError, Producer, record};
 use boost_proto::{
-    common::v1::{Event, EventBatchRecord, EventKind},
-    ingest::v1::{EventResult, EventStatus},
+    common::v1::{Event, EventBatchRecord},
+    ingest::v1::{EventResult, EventStatus, IngestBatchResponse},
+    prost::Message,
     prost_types::Timestamp,
 };
 use boost_server::{ApiError, ErrorCode, auth::Principal};
 use tonic_types::ErrorDetails;
 
-use crate::validate::{FieldError, Limits, validate_event};
+use crate::{
+    dedup::Dedup,
+    validate::{BATCH, FieldError, IDENTIFY, KindRule, Limits, TRACK, validate_event},
+};
 
 /// How long callers are told to wait before retrying after a broker problem.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Largest Kafka record ingest writes; bigger groups are split (the default
+/// broker breaks on requests near 700 KB).
+const MAX_RECORD_BYTES: usize = 128 * 1024;
 
 /// Why an ingest call failed as a whole.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    /// The event is invalid.
+    /// The request (or its single event) is invalid.
     #[error(transparent)]
     Invalid(#[from] FieldError),
-    /// The broker did not acknowledge.
+    /// The broker did not acknowledge anything.
     #[error(transparent)]
     Produce(#[from] ProduceError),
 }
@@ -45,67 +55,282 @@ impl From<IngestError> for ApiError {
                 }
             }
             IngestError::Produce(e) => {
-                tracing::warn!(error = %e, "event not acknowledged by the broker");
+                tracing::warn!(error = %e, "events not acknowledged by the broker");
                 ApiError::unavailable("event broker unavailable, retry later", RETRY_AFTER)
             }
         }
     }
 }
 
-/// Ingest operations over a producer.
+/// Ingest operations over a producer and the dedup fast path.
 #[derive(Clone)]
 pub struct IngestLogic {
     /// Sends records to the events topic.
     producer: Producer,
+    /// Remembers accepted event ids.
+    dedup: Dedup,
     /// Published event limits.
     limits: Limits,
     /// Longest wait for an acknowledgement.
     ack_timeout: Duration,
 }
 
+fn result(index: u32, event_id: String, status: EventStatus) -> EventResult {
+    EventResult {
+        event_id,
+        status: status as i32,
+        index,
+        ..Default::default()
+    }
+}
+
+fn rejected(
+    index: u32,
+    event_id: String,
+    field: String,
+    reason: String,
+    retryable: bool,
+) -> EventResult {
+    EventResult {
+        event_id,
+        status: EventStatus::Rejected as i32,
+        field,
+        reason,
+        retryable,
+        index,
+    }
+}
+
 impl IngestLogic {
-    /// Logic over `producer`.
-    pub fn new(producer: Producer, limits: Limits, ack_timeout: Duration) -> Self {
+    /// Logic over `producer` and `dedup`.
+    pub fn new(producer: Producer, dedup: Dedup, limits: Limits, ack_timeout: Duration) -> Self {
         Self {
             producer,
+            dedup,
             limits,
             ack_timeout,
         }
     }
 
-    /// Validates one product event and answers once the broker acknowledged it.
+    /// One product event; an invalid event is INVALID_ARGUMENT.
     pub async fn track(
         &self,
         principal: &Principal,
         event: Option<Event>,
     ) -> Result<EventResult, IngestError> {
-        let now = SystemTime::now();
+        self.single(principal, event, TRACK).await
+    }
+
+    /// One identify event (`user_id` required); an invalid event is INVALID_ARGUMENT.
+    pub async fn identify(
+        &self,
+        principal: &Principal,
+        event: Option<Event>,
+    ) -> Result<EventResult, IngestError> {
+        self.single(principal, event, IDENTIFY).await
+    }
+
+    async fn single(
+        &self,
+        principal: &Principal,
+        event: Option<Event>,
+        rule: KindRule,
+    ) -> Result<EventResult, IngestError> {
         let event = event.ok_or_else(|| FieldError {
             field: "event".into(),
             reason: "is required".into(),
         })?;
-        let event = validate_event(event, EventKind::Track, &self.limits, now, "event")?;
-        let event_id = event.event_id.clone();
-        // One user's events share a partition, which keeps them in order.
-        let partition_key = format!("{}/{}", principal.project_id, routing_key(&event));
-        let batch = EventBatchRecord {
-            project_id: principal.project_id.to_string(),
-            events: vec![event],
-            receive_time: Some(Timestamp::from(now)),
+        let event = validate_event(event, rule, &self.limits, SystemTime::now(), "event")?;
+        let mut results = self.submit(principal, vec![(0, event)]).await;
+        let outcome = results.pop().expect("one result per event");
+        match outcome {
+            Submitted::Done(result) => Ok(result),
+            Submitted::Failed(_, _, err) => Err(err.into()),
+        }
+    }
+
+    /// Many events, answered per event. The whole call fails only when the
+    /// request itself is invalid, or when no event could be written because
+    /// the broker is down or the buffer full.
+    pub async fn ingest_batch(
+        &self,
+        principal: &Principal,
+        events: Vec<Event>,
+    ) -> Result<IngestBatchResponse, IngestError> {
+        if events.is_empty() || events.len() > self.limits.max_batch_events {
+            return Err(FieldError {
+                field: "events".into(),
+                reason: format!(
+                    "must hold 1 to {} events, got {}",
+                    self.limits.max_batch_events,
+                    events.len()
+                ),
+            }
+            .into());
+        }
+        let now = SystemTime::now();
+        let mut results = Vec::with_capacity(events.len());
+        let mut valid = Vec::with_capacity(events.len());
+        for (i, event) in events.into_iter().enumerate() {
+            let index = i as u32;
+            let event_id = event.event_id.clone();
+            match validate_event(event, BATCH, &self.limits, now, &format!("events[{i}]")) {
+                Ok(event) => valid.push((index, event)),
+                Err(e) => results.push(rejected(index, event_id, e.field, e.reason, false)),
+            }
+        }
+        let mut failures = Vec::new();
+        for outcome in self.submit(principal, valid).await {
+            match outcome {
+                Submitted::Done(result) => results.push(result),
+                Submitted::Failed(index, event_id, err) => failures.push((index, event_id, err)),
+            }
+        }
+        // Nothing written and nothing else to say: the whole call failed.
+        if results.is_empty() && !failures.is_empty() {
+            return Err(failures.swap_remove(0).2.into());
+        }
+        for (index, event_id, err) in failures {
+            let reason = match err {
+                ProduceError::BufferFull => "ingest buffer full, retry later",
+                _ => "broker did not acknowledge, retry later",
+            };
+            results.push(rejected(
+                index,
+                event_id,
+                String::new(),
+                reason.into(),
+                true,
+            ));
+        }
+        results.sort_by_key(|r| r.index);
+        let count = |status: EventStatus| {
+            results.iter().filter(|r| r.status == status as i32).count() as u32
         };
-        self.producer
-            .send(
-                partition_key.as_bytes(),
-                record::encode(&batch),
-                self.ack_timeout,
-            )
-            .await?;
-        Ok(EventResult {
-            event_id,
-            status: EventStatus::Accepted as i32,
-            ..Default::default()
+        Ok(IngestBatchResponse {
+            accepted: count(EventStatus::Accepted),
+            duplicates: count(EventStatus::Duplicate),
+            rejected: count(EventStatus::Rejected),
+            results,
         })
     }
+
+    /// Dedup → pack per partition → produce concurrently → one outcome per event.
+    async fn submit(&self, principal: &Principal, events: Vec<(u32, Event)>) -> Vec<Submitted> {
+        let project = principal.project_id;
+        let mut outcomes = Vec::with_capacity(events.len());
+        // Duplicates within the request, then ids accepted before.
+        let mut in_request = HashSet::new();
+        let events: Vec<(u32, Event)> = events
+            .into_iter()
+            .filter_map(|(index, event)| {
+                if in_request.insert(event.event_id.clone()) {
+                    Some((index, event))
+                } else {
+                    outcomes.push(Submitted::Done(result(
+                        index,
+                        event.event_id,
+                        EventStatus::Duplicate,
+                    )));
+                    None
+                }
+            })
+            .collect();
+        let ids: Vec<&str> = events.iter().map(|(_, e)| e.event_id.as_str()).collect();
+        let seen = self.dedup.seen(project, &ids).await;
+        let mut groups: BTreeMap<i32, Vec<(u32, Event)>> = BTreeMap::new();
+        for ((index, event), seen) in events.into_iter().zip(seen) {
+            if seen {
+                outcomes.push(Submitted::Done(result(
+                    index,
+                    event.event_id,
+                    EventStatus::Duplicate,
+                )));
+            } else {
+                // One user's events share a partition, which keeps them in order.
+                let routing = format!("{project}/{}", routing_key(&event));
+                groups
+                    .entry(self.producer.partition_for(routing.as_bytes()))
+                    .or_default()
+                    .push((index, event));
+            }
+        }
+        let receive_time = Some(Timestamp::from(SystemTime::now()));
+        let sends = groups.into_iter().flat_map(|(partition, events)| {
+            split_records(events)
+                .into_iter()
+                .map(move |chunk| (partition, chunk))
+        });
+        let sends = sends.map(|(partition, chunk)| async move {
+            let (indexes, events): (Vec<(u32, String)>, Vec<Event>) = chunk
+                .into_iter()
+                .map(|(i, e)| ((i, e.event_id.clone()), e))
+                .unzip();
+            let batch = EventBatchRecord {
+                project_id: project.to_string(),
+                events,
+                receive_time,
+            };
+            let sent = self
+                .producer
+                .send_to(partition, record::encode(&batch), self.ack_timeout)
+                .await;
+            (indexes, sent)
+        });
+        let mut accepted_ids = Vec::new();
+        for (indexes, sent) in futures::future::join_all(sends).await {
+            match sent {
+                Ok(_) => {
+                    for (index, event_id) in indexes {
+                        accepted_ids.push(event_id.clone());
+                        outcomes.push(Submitted::Done(result(
+                            index,
+                            event_id,
+                            EventStatus::Accepted,
+                        )));
+                    }
+                }
+                Err(err) => {
+                    outcomes.extend(
+                        indexes
+                            .into_iter()
+                            .map(|(index, id)| Submitted::Failed(index, id, err.clone())),
+                    );
+                }
+            }
+        }
+        let accepted: Vec<&str> = accepted_ids.iter().map(String::as_str).collect();
+        self.dedup.mark(project, &accepted).await;
+        outcomes
+    }
+}
+
+/// What became of one submitted event.
+enum Submitted {
+    /// Accepted or duplicate.
+    Done(EventResult),
+    /// Not acknowledged: (index, event id, why).
+    Failed(u32, String, ProduceError),
+}
+
+/// Splits one partition's events into records of at most [`MAX_RECORD_BYTES`].
+fn split_records(events: Vec<(u32, Event)>) -> Vec<Vec<(u32, Event)>> {
+    let mut records = Vec::new();
+    let mut current = Vec::new();
+    let mut bytes = 0;
+    for (index, event) in events {
+        let size = event.encoded_len() + 8;
+        if !current.is_empty() && bytes + size > MAX_RECORD_BYTES {
+            records.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += size;
+        current.push((index, event));
+    }
+    if !current.is_empty() {
+        records.push(current);
+    }
+    records
 }
 
 /// The user when known, else the event itself.
@@ -114,5 +339,35 @@ fn routing_key(event: &Event) -> &str {
         &event.event_id
     } else {
         &event.user_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    #[test]
+    fn test_records_are_split_by_size() {
+        let big = |i: u32| {
+            (
+                i,
+                Event {
+                    r#type: "t".into(),
+                    service: "s".repeat(100),
+                    user_id: "x".repeat(200),
+                    event_id: Uuid::now_v7().to_string(),
+                    ..Default::default()
+                },
+            )
+        };
+        let events: Vec<_> = (0..2000).map(big).collect();
+        let records = split_records(events);
+        assert!(records.len() > 1);
+        assert_eq!(records.iter().map(Vec::len).sum::<usize>(), 2000);
+        for record in &records {
+            let bytes: usize = record.iter().map(|(_, e)| e.encoded_len() + 8).sum();
+            assert!(bytes <= MAX_RECORD_BYTES);
+        }
     }
 }

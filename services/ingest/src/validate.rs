@@ -38,6 +38,13 @@ pub struct Limits {
     /// How old an event timestamp may be (ms); default 30 days, the retention period.
     #[arg(long = "max-event-age-ms", env = "BOOST_INGEST_MAX_EVENT_AGE_MS", default_value = "2592000000", value_parser = parse_millis)]
     pub max_event_age: Duration,
+    /// Most events in one IngestBatch.
+    #[arg(
+        long = "max-batch-events",
+        env = "BOOST_INGEST_MAX_BATCH_EVENTS",
+        default_value_t = 1000
+    )]
+    pub max_batch_events: usize,
 }
 
 impl Default for Limits {
@@ -48,6 +55,7 @@ impl Default for Limits {
             max_properties: 256,
             max_future_skew: Duration::from_secs(300),
             max_event_age: Duration::from_secs(30 * 24 * 3600),
+            max_batch_events: 1000,
         }
     }
 }
@@ -60,6 +68,9 @@ impl Limits {
         }
         if self.max_property_depth == 0 || self.max_property_depth > 32 {
             return Err("BOOST_INGEST_MAX_PROPERTY_DEPTH must be between 1 and 32".into());
+        }
+        if !(1..=10_000).contains(&self.max_batch_events) {
+            return Err("BOOST_INGEST_MAX_BATCH_EVENTS must be between 1 and 10000".into());
         }
         Ok(())
     }
@@ -89,12 +100,37 @@ fn field_error(prefix: &str, field: &str, reason: impl Into<String>) -> FieldErr
     }
 }
 
+/// Which kinds an RPC takes, and the kind of an event that names none.
+#[derive(Debug, Clone, Copy)]
+pub struct KindRule {
+    /// Kind given to events with EVENT_KIND_UNSPECIFIED.
+    pub default: EventKind,
+    /// Kinds accepted.
+    pub allowed: &'static [EventKind],
+}
+
+/// Track: product events only.
+pub const TRACK: KindRule = KindRule {
+    default: EventKind::Track,
+    allowed: &[EventKind::Track],
+};
+/// Identify: user traits only.
+pub const IDENTIFY: KindRule = KindRule {
+    default: EventKind::Identify,
+    allowed: &[EventKind::Identify],
+};
+/// IngestBatch: track and identify.
+pub const BATCH: KindRule = KindRule {
+    default: EventKind::Track,
+    allowed: &[EventKind::Track, EventKind::Identify],
+};
+
 /// Checks `event` (found at field path `prefix`) and fills in what the server
 /// assigns: a UUIDv7 event_id when empty, the receive time when the timestamp
 /// is unset, and the kind implied by the RPC.
 pub fn validate_event(
     mut event: Event,
-    kind: EventKind,
+    rule: KindRule,
     limits: &Limits,
     now: SystemTime,
     prefix: &str,
@@ -154,17 +190,22 @@ pub fn validate_event(
             ));
         }
     }
-    match EventKind::try_from(event.kind) {
-        Ok(EventKind::Unspecified) => event.kind = kind as i32,
-        Ok(k) if k == kind => {}
+    let kind = match EventKind::try_from(event.kind) {
+        Ok(EventKind::Unspecified) => rule.default,
+        Ok(k) if rule.allowed.contains(&k) => k,
         _ => {
+            let allowed: Vec<&str> = rule.allowed.iter().map(|k| k.as_str_name()).collect();
             return Err(field_error(
                 prefix,
                 "kind",
-                format!("must be unset or {}", kind.as_str_name()),
+                format!("must be unset or one of {}", allowed.join(", ")),
             ));
         }
+    };
+    if kind == EventKind::Identify && event.user_id.is_empty() {
+        return Err(field_error(prefix, "user_id", "is required for IDENTIFY"));
     }
+    event.kind = kind as i32;
     Ok(event)
 }
 
@@ -238,13 +279,7 @@ mod tests {
     }
 
     fn check(e: Event) -> Result<Event, FieldError> {
-        validate_event(
-            e,
-            EventKind::Track,
-            &Limits::default(),
-            SystemTime::now(),
-            "event",
-        )
+        validate_event(e, TRACK, &Limits::default(), SystemTime::now(), "event")
     }
 
     #[test]
@@ -313,6 +348,34 @@ mod tests {
         };
         let err = check(big).expect_err("invalid");
         assert_eq!(err.field, "event");
+    }
+
+    #[test]
+    fn test_identify_needs_a_user() {
+        let e = Event {
+            kind: EventKind::Identify as i32,
+            ..event()
+        };
+        let err = validate_event(
+            e.clone(),
+            BATCH,
+            &Limits::default(),
+            SystemTime::now(),
+            "events[3]",
+        )
+        .expect_err("no user");
+        assert_eq!(err.field, "events[3].user_id");
+        let ok = validate_event(
+            Event {
+                user_id: "u1".into(),
+                ..e
+            },
+            BATCH,
+            &Limits::default(),
+            SystemTime::now(),
+            "events[3]",
+        );
+        assert_eq!(ok.expect("valid").kind, EventKind::Identify as i32);
     }
 
     #[test]

@@ -102,7 +102,24 @@ impl Producer {
         record: Record,
         deadline: Duration,
     ) -> Result<Ack, ProduceError> {
-        let partition = (crc32fast::hash(key) as usize % self.queues.len()) as i32;
+        self.send_to(self.partition_for(key), record, deadline)
+            .await
+    }
+
+    /// The partition `key` maps to: the same key always lands on the same
+    /// partition, which keeps one user's events in order.
+    pub fn partition_for(&self, key: &[u8]) -> i32 {
+        (crc32fast::hash(key) as usize % self.queues.len()) as i32
+    }
+
+    /// Sends `record` to `partition` and waits at most `deadline` for the
+    /// broker's acknowledgement.
+    pub async fn send_to(
+        &self,
+        partition: i32,
+        record: Record,
+        deadline: Duration,
+    ) -> Result<Ack, ProduceError> {
         let (reply, answer) = oneshot::channel();
         self.queues[partition as usize]
             .try_send(Job { record, reply })

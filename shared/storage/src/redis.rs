@@ -13,6 +13,8 @@ use fred::{
 };
 
 pub use fred;
+use tokio_util::sync::CancellationToken;
+use tonic_health::{ServingStatus, server::HealthReporter};
 
 /// Redis settings, flattened into services that use Redis.
 #[derive(Debug, Clone, clap::Args)]
@@ -92,4 +94,35 @@ pub fn subscriber(args: &RedisArgs) -> Result<SubscriberClient, fred::error::Err
     drop(client.connect());
     drop(client.manage_subscriptions());
     Ok(client)
+}
+
+/// Health name of the Redis dependency: NOT_SERVING while a service runs
+/// degraded without it.
+pub const HEALTH_NAME: &str = "redis";
+
+/// Reports whether `client` is connected as the `redis` health status, every
+/// 500 ms until `cancel`, logging each change.
+pub async fn report_health(client: Client, health: HealthReporter, cancel: CancellationToken) {
+    let mut was_up = None;
+    loop {
+        let up = client.is_connected();
+        if was_up != Some(up) {
+            let status = if up {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            health.set_service_status(HEALTH_NAME, status).await;
+            if up {
+                tracing::info!("redis connected");
+            } else {
+                tracing::warn!("redis unavailable: running degraded");
+            }
+            was_up = Some(up);
+        }
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
 }

@@ -113,6 +113,10 @@ impl Stack {
         let ingest_config: boost_ingest::Config = parse(
             "ingest",
             &[
+                "--redis-url".into(),
+                redis.url.clone(),
+                "--ack-timeout-ms".into(),
+                "3000".into(),
                 "--auth-url".into(),
                 url(auth),
                 "--kafka-brokers".into(),

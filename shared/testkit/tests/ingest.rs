@@ -1,0 +1,305 @@
+//! Ingest over real Redis and broker: per-event answers, duplicates, Identify,
+//! limits, and the broker going away and coming back.
+
+mod common;
+
+use std::{
+    collections::HashSet,
+    time::{Duration, Instant},
+};
+
+use boost_proto::{
+    common::v1::{Event, EventKind},
+    ingest::v1::{
+        EventStatus, IdentifyRequest, IngestBatchRequest, IngestBatchResponse,
+        ingest_service_client::IngestServiceClient,
+    },
+};
+use boost_testkit::Stack;
+use common::*;
+use tonic::{Code, transport::Channel};
+use tonic_types::StatusExt;
+use uuid::Uuid;
+
+async fn batch(
+    client: &mut IngestServiceClient<Channel>,
+    key: &str,
+    events: Vec<Event>,
+) -> Result<IngestBatchResponse, tonic::Status> {
+    client
+        .ingest_batch(with_key(key, IngestBatchRequest { events }))
+        .await
+        .map(|r| r.into_inner())
+}
+
+fn with_id(event_type: &str, id: Uuid) -> Event {
+    Event {
+        event_id: id.to_string(),
+        ..event(event_type)
+    }
+}
+
+async fn stored_ids(stack: &Stack, project: Uuid) -> Vec<Uuid> {
+    let pool = stack.db.pool();
+    let client = pool.get().await.expect("connection");
+    client
+        .query(
+            "SELECT event_id FROM events WHERE project_id = $1",
+            &[&project],
+        )
+        .await
+        .expect("ids")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+async fn wait_stored(stack: &Stack, project: Uuid, count: usize) -> Vec<Uuid> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ids = stored_ids(stack, project).await;
+        if ids.len() >= count || Instant::now() > deadline {
+            return ids;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn test_batch_answers_per_event_and_keeps_the_good_ones() {
+    let stack = Stack::start().await;
+    let (project, key) = stack.project_with_key(&["events:write"]).await;
+    let mut ingest = ingest_client(&stack).await;
+    let repeated = Uuid::now_v7();
+    let events = vec![
+        event("good_one"),
+        event(""), // no type
+        with_id("good_two", repeated),
+        with_id("good_two_again", repeated), // same id in the same batch
+        Event {
+            kind: EventKind::Identify as i32,
+            ..event("identify_without_user")
+        },
+        Event {
+            kind: EventKind::Identify as i32,
+            user_id: "u1".into(),
+            properties: None,
+            ..event("identify")
+        },
+    ];
+    let answer = batch(&mut ingest, &key, events).await.expect("batch");
+    let statuses: Vec<i32> = answer.results.iter().map(|r| r.status).collect();
+    use EventStatus::*;
+    assert_eq!(
+        statuses,
+        vec![
+            Accepted as i32,
+            Rejected as i32,
+            Accepted as i32,
+            Duplicate as i32,
+            Rejected as i32,
+            Accepted as i32
+        ]
+    );
+    assert_eq!(
+        (answer.accepted, answer.duplicates, answer.rejected),
+        (3, 1, 2)
+    );
+    assert_eq!(answer.results[1].field, "events[1].type");
+    assert!(!answer.results[1].retryable);
+    assert_eq!(answer.results[4].field, "events[4].user_id");
+    assert!(
+        answer
+            .results
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.index == i as u32)
+    );
+
+    // Sent again: the fast path answers DUPLICATE.
+    let again = batch(&mut ingest, &key, vec![with_id("good_two", repeated)])
+        .await
+        .expect("batch");
+    assert_eq!(again.results[0].status, Duplicate as i32);
+    assert_eq!(again.duplicates, 1);
+
+    let accepted: HashSet<Uuid> = answer
+        .results
+        .iter()
+        .filter(|r| r.status == Accepted as i32)
+        .map(|r| r.event_id.parse().expect("uuid"))
+        .collect();
+    let stored: HashSet<Uuid> = wait_stored(&stack, project, 3).await.into_iter().collect();
+    assert_eq!(stored, accepted);
+}
+
+#[tokio::test]
+async fn test_batch_limits_are_enforced() {
+    let stack = Stack::start().await;
+    let (_, key) = stack.project_with_key(&["events:write"]).await;
+    let mut ingest = ingest_client(&stack).await;
+    let too_many: Vec<Event> = (0..1001).map(|_| event("x")).collect();
+    let status = batch(&mut ingest, &key, too_many)
+        .await
+        .expect_err("too many");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(
+        status
+            .get_error_details()
+            .bad_request()
+            .expect("details")
+            .field_violations[0]
+            .field,
+        "events"
+    );
+    let status = batch(&mut ingest, &key, vec![]).await.expect_err("empty");
+    assert_eq!(status.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn test_identify_needs_a_user_and_is_stored_as_identify() {
+    let stack = Stack::start().await;
+    let (project, key) = stack.project_with_key(&["events:write"]).await;
+    let mut ingest = ingest_client(&stack).await;
+    let status = ingest
+        .identify(with_key(
+            &key,
+            IdentifyRequest {
+                event: Some(event("traits")),
+            },
+        ))
+        .await
+        .expect_err("no user");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(
+        status
+            .get_error_details()
+            .bad_request()
+            .expect("details")
+            .field_violations[0]
+            .field,
+        "event.user_id"
+    );
+    let traits = Event {
+        user_id: "user-9".into(),
+        ..event("traits")
+    };
+    ingest
+        .identify(with_key(
+            &key,
+            IdentifyRequest {
+                event: Some(traits),
+            },
+        ))
+        .await
+        .expect("identify");
+    wait_stored(&stack, project, 1).await;
+    let pool = stack.db.pool();
+    let kind: i16 = pool
+        .get()
+        .await
+        .expect("connection")
+        .query_one("SELECT kind FROM events WHERE project_id = $1", &[&project])
+        .await
+        .expect("row")
+        .get(0);
+    assert_eq!(i32::from(kind), EventKind::Identify as i32);
+}
+
+#[tokio::test]
+async fn test_without_redis_duplicates_are_stored_once_by_the_database() {
+    let mut stack = Stack::start().await;
+    let (project, key) = stack.project_with_key(&["events:write"]).await;
+    let mut ingest = ingest_client(&stack).await;
+    stack.redis.stop();
+    let id = Uuid::now_v7();
+    for _ in 0..3 {
+        let answer = batch(&mut ingest, &key, vec![with_id("no_redis", id)])
+            .await
+            .expect("accepted without redis");
+        assert_eq!(answer.results[0].status, EventStatus::Accepted as i32);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let stored = wait_stored(&stack, project, 1).await;
+    assert_eq!(stored, vec![id], "stored once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_broker_outage_is_unavailable_and_recovers_without_restart() {
+    let mut stack = Stack::start().await;
+    let (project, key) = stack.project_with_key(&["events:write"]).await;
+    let mut ingest = ingest_client(&stack).await;
+    let mut ledger: Vec<(Uuid, bool)> = Vec::new();
+    for _ in 0..20 {
+        let id = Uuid::now_v7();
+        let ok = batch(&mut ingest, &key, vec![with_id("before", id)])
+            .await
+            .is_ok();
+        ledger.push((id, ok));
+    }
+
+    stack.broker.kill();
+    let started = Instant::now();
+    let mut outage_answers = Vec::new();
+    for _ in 0..3 {
+        let id = Uuid::now_v7();
+        let asked = Instant::now();
+        let answer = track(&mut ingest, &key, with_id("during", id)).await;
+        outage_answers.push((answer.as_ref().map_err(|s| s.code()).err(), asked.elapsed()));
+        ledger.push((id, answer.is_ok()));
+    }
+    for (code, took) in &outage_answers {
+        assert_eq!(
+            *code,
+            Some(Code::Unavailable),
+            "answers during the outage: {outage_answers:?}"
+        );
+        assert!(
+            *took < Duration::from_secs(5),
+            "answer took {took:?}, past the 3 s ack deadline"
+        );
+    }
+    let status = track(&mut ingest, &key, event("during"))
+        .await
+        .expect_err("down");
+    assert!(
+        status.get_error_details().retry_info().is_some(),
+        "UNAVAILABLE carries RetryInfo"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    stack.broker.restart();
+    let recovered = eventually(Duration::from_secs(30), || {
+        let mut ingest = ingest.clone();
+        let key = key.clone();
+        async move { track(&mut ingest, &key, event("probe")).await.is_ok() }
+    })
+    .await;
+    assert!(
+        recovered,
+        "ingest did not recover within 30 s of the broker's return"
+    );
+    for _ in 0..20 {
+        let id = Uuid::now_v7();
+        let ok = batch(&mut ingest, &key, vec![with_id("after", id)])
+            .await
+            .is_ok();
+        ledger.push((id, ok));
+    }
+    let accepted: HashSet<Uuid> = ledger
+        .iter()
+        .filter(|(_, ok)| *ok)
+        .map(|(id, _)| *id)
+        .collect();
+    assert!(accepted.len() >= 40);
+    // Every acknowledged event is stored (the probes add a few more).
+    let stored: HashSet<Uuid> = wait_stored(&stack, project, accepted.len())
+        .await
+        .into_iter()
+        .collect();
+    let missing: Vec<_> = accepted.difference(&stored).collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged but not stored: {missing:?}"
+    );
+}
