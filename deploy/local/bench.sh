@@ -3,16 +3,15 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-"$ROOT/deploy/local/deps.sh"
-set -a
-# shellcheck disable=SC1090
-. "$ENV_FILE"
-set +a
+load_deps
 trap '"$ROOT/deploy/local/stop-deps.sh"' EXIT
 
 cd "$ROOT"
 cargo build --release -p boost-testkit --bin boost-bench
-for bench in ${BENCH:-auth}; do
+for bench in ${BENCH:-auth ingest}; do
     say "benchmark: $bench"
-    BOOST_LOG=warn target/release/boost-bench "$bench"
+    case $bench in
+        ingest-memory) BOOST_LOG=warn target/release/boost-bench ingest memory ;;
+        *) BOOST_LOG=warn target/release/boost-bench "$bench" ;;
+    esac
 done

@@ -9,6 +9,9 @@ TOOLS=${BOOST_TOOLS_DIR:-$HOME/.cache/boost}
 ENV_FILE=$DATA/env
 STARTED_FILE=$DATA/started
 TANSU_VERSION=0.6.0
+# libsql: durable sqlite storage (the default); dynostore: memory:// storage,
+# used by `make bench` to compare.
+TANSU_FEATURES=libsql,dynostore
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -38,13 +41,27 @@ apt_install() {
 # tansu_bin: prints the path of a tansu binary, building it once per machine.
 tansu_bin() {
     if [ -n "${BOOST_TANSU_BIN:-}" ] && [ -x "$BOOST_TANSU_BIN" ]; then echo "$BOOST_TANSU_BIN"; return; fi
-    if [ -x "$TOOLS/bin/tansu" ]; then echo "$TOOLS/bin/tansu"; return; fi
-    if command -v tansu >/dev/null; then command -v tansu; return; fi
-    say "building the tansu broker $TANSU_VERSION into $TOOLS (once per machine, ~10 minutes on 2 cores)"
-    cargo install --locked "tansu@$TANSU_VERSION" --features libsql --root "$TOOLS" >&2 \
+    local marker="$TOOLS/tansu.features"
+    if [ -x "$TOOLS/bin/tansu" ] && [ "$(cat "$marker" 2>/dev/null)" = "$TANSU_VERSION $TANSU_FEATURES" ]; then
+        echo "$TOOLS/bin/tansu"
+        return
+    fi
+    say "building the tansu broker $TANSU_VERSION ($TANSU_FEATURES) into $TOOLS (once per machine, ~10 minutes on 2 cores)"
+    cargo install --locked --force "tansu@$TANSU_VERSION" --features "$TANSU_FEATURES" --root "$TOOLS" >&2 \
         || die "cargo install tansu failed"
+    echo "$TANSU_VERSION $TANSU_FEATURES" >"$marker"
     echo "$TOOLS/bin/tansu"
 }
 
 # record_started KIND PID_OR_DIR: remembers what we started so stop can undo it.
 record_started() { echo "$1 $2" >>"$STARTED_FILE"; }
+
+# load_deps: finds or starts PostgreSQL, Redis and the broker (deps.sh) and
+# exports their addresses into this shell.
+load_deps() {
+    "$ROOT/deploy/local/deps.sh"
+    set -a
+    # shellcheck disable=SC1090
+    . "$ENV_FILE"
+    set +a
+}

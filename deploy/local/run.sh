@@ -4,11 +4,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-"$ROOT/deploy/local/deps.sh"
-set -a
-# shellcheck disable=SC1090
-. "$ENV_FILE"
-set +a
+load_deps
 
 say "building the services (release)"
 cargo build --release --bins --manifest-path "$ROOT/Cargo.toml"

@@ -4,11 +4,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-"$ROOT/deploy/local/deps.sh"
-set -a
-# shellcheck disable=SC1090
-. "$ENV_FILE"
-set +a
+load_deps
 trap '"$ROOT/deploy/local/stop-deps.sh"' EXIT
 
 cd "$ROOT"

@@ -6,7 +6,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use boost_kafka::{ProduceError, Producer, record};
+use boost_kafka::{ProduceError, Producer};
 use boost_proto::{
     common::v1::{Event, EventBatchRecord},
     ingest::v1::{EventResult, EventStatus, IngestBatchResponse},
@@ -273,7 +273,7 @@ impl IngestLogic {
             };
             let sent = self
                 .producer
-                .send_to(partition, record::encode(&batch), self.ack_timeout)
+                .send_to(partition, batch, self.ack_timeout)
                 .await;
             (indexes, sent)
         });

@@ -1,13 +1,19 @@
 //! The producer: one task per partition owns that partition's client.
 //!
-//! Callers hand a record to the task through a bounded queue and wait for the
-//! broker's acknowledgement on a oneshot with their own deadline. A deadline
-//! that passes only stops the waiting; the produce itself runs to completion
-//! in the task, because dropping an rskafka produce mid-send poisons the
-//! connection. Records waiting in the queue are sent together, up to a byte
-//! bound, so concurrent callers share broker round trips.
+//! Callers hand an [`EventBatchRecord`] to the task through a bounded queue and
+//! wait for the broker's acknowledgement on a oneshot with their own deadline.
+//! A deadline that passes only stops the waiting; the produce itself runs to
+//! completion in the task, because dropping an rskafka produce mid-send
+//! poisons the connection.
+//!
+//! Everything waiting in the queue goes out in one produce request, up to a
+//! byte bound, and batches of the same project are **merged into one Kafka
+//! record**: the default broker's cost is per record, so concurrent
+//! single-event calls sharing a record is what makes them fast.
 
 use std::{sync::Arc, time::Duration};
+
+use boost_proto::{common::v1::EventBatchRecord, prost::Message};
 
 use rskafka::{
     client::{
@@ -28,6 +34,8 @@ use crate::{
 const QUEUE_CAPACITY: usize = 4_096;
 /// Upper bound of one produce request (the default broker breaks near 700 KB).
 const MAX_REQUEST_BYTES: usize = 256 * 1024;
+/// Upper bound of one merged record.
+const MAX_RECORD_BYTES: usize = 128 * 1024;
 
 /// Why a record was not acknowledged.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -56,7 +64,7 @@ pub struct Ack {
 }
 
 struct Job {
-    record: Record,
+    batch: EventBatchRecord,
     reply: oneshot::Sender<Result<i64, ProduceError>>,
 }
 
@@ -94,16 +102,15 @@ impl Producer {
         self.queues.len()
     }
 
-    /// Sends `record` to the partition chosen by `key` and waits at most
+    /// Sends `batch` to the partition chosen by `key` and waits at most
     /// `deadline` for the broker's acknowledgement.
     pub async fn send(
         &self,
         key: &[u8],
-        record: Record,
+        batch: EventBatchRecord,
         deadline: Duration,
     ) -> Result<Ack, ProduceError> {
-        self.send_to(self.partition_for(key), record, deadline)
-            .await
+        self.send_to(self.partition_for(key), batch, deadline).await
     }
 
     /// The partition `key` maps to: the same key always lands on the same
@@ -112,17 +119,18 @@ impl Producer {
         (crc32fast::hash(key) as usize % self.queues.len()) as i32
     }
 
-    /// Sends `record` to `partition` and waits at most `deadline` for the
+    /// Sends `batch` to `partition` (possibly merged with other batches of
+    /// the same project into one record) and waits at most `deadline` for the
     /// broker's acknowledgement.
     pub async fn send_to(
         &self,
         partition: i32,
-        record: Record,
+        batch: EventBatchRecord,
         deadline: Duration,
     ) -> Result<Ack, ProduceError> {
         let (reply, answer) = oneshot::channel();
         self.queues[partition as usize]
-            .try_send(Job { record, reply })
+            .try_send(Job { batch, reply })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => ProduceError::BufferFull,
                 mpsc::error::TrySendError::Closed(_) => ProduceError::Stopped,
@@ -135,8 +143,8 @@ impl Producer {
     }
 }
 
-/// Owns one partition client: takes what is queued, produces it as one
-/// request, answers every waiting caller.
+/// Owns one partition client: takes what is queued, merges it into records,
+/// produces them as one request, answers every waiting caller.
 async fn run_partition(
     client: PartitionClient,
     mut queue: mpsc::Receiver<Job>,
@@ -144,34 +152,97 @@ async fn run_partition(
 ) {
     let partition = client.partition();
     while let Some(first) = queue.recv().await {
-        let mut bytes = first.record.approximate_size();
+        let mut bytes = first.batch.encoded_len();
         let mut jobs = vec![first];
         while bytes < MAX_REQUEST_BYTES {
             match queue.try_recv() {
                 Ok(job) => {
-                    bytes += job.record.approximate_size();
+                    bytes += job.batch.encoded_len();
                     jobs.push(job);
                 }
                 Err(_) => break,
             }
         }
-        let (records, replies): (Vec<_>, Vec<_>) =
-            jobs.into_iter().map(|j| (j.record, j.reply)).unzip();
+        let (records, replies) = merge(jobs);
         let count = records.len();
         match client.produce(records, compression).await {
             Ok(offsets) => {
-                for (reply, offset) in replies.into_iter().zip(offsets) {
-                    let _ = reply.send(Ok(offset));
+                for (waiting, offset) in replies.into_iter().zip(offsets) {
+                    for reply in waiting {
+                        let _ = reply.send(Ok(offset));
+                    }
                 }
             }
             Err(err) => {
                 tracing::warn!(partition, records = count, error = %err, "produce failed");
                 let err = ProduceError::Broker(err.to_string().into());
-                for reply in replies {
+                for reply in replies.into_iter().flatten() {
                     let _ = reply.send(Err(err.clone()));
                 }
             }
         }
     }
     tracing::debug!(partition, "producer task stopped");
+}
+
+type Reply = oneshot::Sender<Result<i64, ProduceError>>;
+
+/// Merges consecutive batches of the same project into records of at most
+/// [`MAX_RECORD_BYTES`]; returns the records and, per record, who waits for it.
+/// A merged record's receive time is its first batch's.
+fn merge(jobs: Vec<Job>) -> (Vec<Record>, Vec<Vec<Reply>>) {
+    let mut merged: Vec<(EventBatchRecord, Vec<Reply>)> = Vec::new();
+    for Job { batch, reply } in jobs {
+        match merged.last_mut() {
+            Some((current, replies))
+                if current.project_id == batch.project_id
+                    && current.encoded_len() + batch.encoded_len() <= MAX_RECORD_BYTES =>
+            {
+                current.events.extend(batch.events);
+                replies.push(reply);
+            }
+            _ => merged.push((batch, vec![reply])),
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(batch, replies)| (crate::record::encode(&batch), replies))
+        .unzip()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boost_proto::common::v1::Event;
+
+    fn job(project: &str, events: usize) -> (Job, oneshot::Receiver<Result<i64, ProduceError>>) {
+        let (reply, answer) = oneshot::channel();
+        let batch = EventBatchRecord {
+            project_id: project.into(),
+            events: (0..events)
+                .map(|i| Event {
+                    event_id: i.to_string(),
+                    ..Default::default()
+                })
+                .collect(),
+            receive_time: None,
+        };
+        (Job { batch, reply }, answer)
+    }
+
+    #[test]
+    fn test_same_project_batches_share_a_record() {
+        let jobs: Vec<Job> = [("a", 1), ("a", 2), ("b", 1), ("a", 1)]
+            .into_iter()
+            .map(|(p, n)| job(p, n).0)
+            .collect();
+        let (records, replies) = merge(jobs);
+        assert_eq!(records.len(), 3, "a+a, b, a");
+        assert_eq!(
+            replies.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![2, 1, 1]
+        );
+        let first = crate::record::decode(&records[0]).expect("decodes");
+        assert_eq!(first.events.len(), 3);
+    }
 }

@@ -19,6 +19,8 @@ pub struct TestBroker {
     dir: PathBuf,
     /// The broker process while it runs.
     child: Option<Child>,
+    /// `sqlite://tansu.db` (durable, the default) or `memory://tansu/`.
+    storage: &'static str,
 }
 
 /// Finds the tansu binary: `BOOST_TANSU_BIN`, the per-machine cache, or PATH.
@@ -49,8 +51,17 @@ fn which_tansu() -> Option<PathBuf> {
 }
 
 impl TestBroker {
-    /// Starts a broker and waits until it accepts connections.
+    /// Starts a broker with durable sqlite storage and waits until it accepts connections.
     pub fn start() -> Self {
+        Self::start_with("sqlite://tansu.db")
+    }
+
+    /// Starts a broker keeping records in memory only (fast; lost on restart).
+    pub fn start_in_memory() -> Self {
+        Self::start_with("memory://tansu/")
+    }
+
+    fn start_with(storage: &'static str) -> Self {
         let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("boost-tansu-{}", uuid::Uuid::new_v4().simple()));
@@ -60,6 +71,7 @@ impl TestBroker {
             port,
             dir,
             child: None,
+            storage,
         };
         broker.restart();
         broker
@@ -73,7 +85,7 @@ impl TestBroker {
         let child = Command::new(tansu_binary())
             .arg("broker")
             .args(["--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "sqlite://tansu.db"])
+            .args(["--storage-engine", self.storage])
             .current_dir(&self.dir)
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .stdout(Stdio::null())

@@ -100,8 +100,12 @@ pub async fn wait_serving(addr: SocketAddr) {
 impl Stack {
     /// Starts a database, a broker and the five services; returns once all report SERVING.
     pub async fn start() -> Self {
+        Self::start_on(TestBroker::start()).await
+    }
+
+    /// Like [`Stack::start`], on a given broker (e.g. an in-memory one).
+    pub async fn start_on(broker: TestBroker) -> Self {
         let db = TestDatabase::create().await;
-        let broker = TestBroker::start();
         let redis = TestRedis::start();
         let shutdown = CancellationToken::new();
 

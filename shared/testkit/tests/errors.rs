@@ -113,15 +113,7 @@ async fn test_event_without_type_is_invalid_argument_naming_field() {
     bad_id.event_id = "not-a-uuid".into();
     let status = track(&mut ingest, &key, bad_id).await.expect_err("bad id");
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert_eq!(
-        status
-            .get_error_details()
-            .bad_request()
-            .expect("details")
-            .field_violations[0]
-            .field,
-        "event.event_id"
-    );
+    assert_eq!(violated_field(&status), "event.event_id");
 
     let status = ingest
         .track(with_key(
@@ -166,15 +158,7 @@ async fn test_bad_list_arguments_name_the_field() {
     ] {
         let status = list(&mut query, &key, request).await.expect_err("invalid");
         assert_eq!(status.code(), Code::InvalidArgument, "{field}");
-        assert_eq!(
-            status
-                .get_error_details()
-                .bad_request()
-                .expect("details")
-                .field_violations[0]
-                .field,
-            field
-        );
+        assert_eq!(violated_field(&status), field);
     }
 }
 
@@ -223,15 +207,7 @@ async fn test_admin_rpcs_need_the_admin_token() {
         .await
         .expect_err("bad scope");
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert_eq!(
-        status
-            .get_error_details()
-            .bad_request()
-            .expect("details")
-            .field_violations[0]
-            .field,
-        "scopes"
-    );
+    assert_eq!(violated_field(&status), "scopes");
 }
 
 #[tokio::test]

@@ -26,21 +26,6 @@ enum Outcome {
     Unknown,
 }
 
-async fn stored_ids(stack: &Stack, project: Uuid) -> Vec<Uuid> {
-    let pool = stack.db.pool();
-    let client = pool.get().await.expect("connection");
-    client
-        .query(
-            "SELECT event_id FROM events WHERE project_id = $1",
-            &[&project],
-        )
-        .await
-        .expect("select ids")
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-}
-
 /// Stored next offsets must reach every partition's high watermark.
 async fn offsets_caught_up(stack: &Stack) -> bool {
     let args = KafkaArgs::with_brokers(&stack.broker.address);

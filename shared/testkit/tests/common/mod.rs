@@ -60,6 +60,33 @@ pub async fn list(
         .map(|r| r.into_inner())
 }
 
+/// The field of the first `BadRequest` violation a status carries.
+pub fn violated_field(status: &Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .bad_request()
+        .and_then(|b| b.field_violations.first())
+        .map(|v| v.field.clone())
+        .unwrap_or_else(|| panic!("no BadRequest field violation in {status:?}"))
+}
+
+/// Every event id stored for `project`.
+pub async fn stored_ids(stack: &Stack, project: uuid::Uuid) -> Vec<uuid::Uuid> {
+    let pool = stack.db.pool();
+    let client = pool.get().await.expect("connection");
+    client
+        .query(
+            "SELECT event_id FROM events WHERE project_id = $1",
+            &[&project],
+        )
+        .await
+        .expect("select ids")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 /// Polls `check` every 50 ms until it returns true or `limit` passes.
 pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
 where

@@ -1,5 +1,10 @@
 //! `boost-bench`: measures Boost over real components on this machine.
 //!
+//! `boost-bench ingest [memory]` — IngestBatch and Track throughput and
+//! latency through the whole in-process stack, and a bare rskafka producer
+//! against the same kind of broker (sqlite by default, `memory` for tansu's
+//! memory storage).
+//!
 //! `boost-bench auth` — ValidateApiKey latency through the gRPC API:
 //! warm (L1 hit), L2 (Redis, fresh instance) and cold (PostgreSQL, never
 //! validated keys), plus throughput with concurrent callers. Every loop is
@@ -7,6 +12,8 @@
 //!
 //! Needs PostgreSQL (`BOOST_DATABASE_URL`), redis-server and nothing else;
 //! `make bench` provides them. Run in release mode.
+
+mod ingest;
 
 use std::time::{Duration, Instant};
 
@@ -30,13 +37,13 @@ const WARM_CALLS: usize = 20_000;
 const CONCURRENCY: usize = 16;
 const CALLS_PER_CALLER: usize = 5_000;
 /// No phase runs longer than this.
-const PHASE_LIMIT: Duration = Duration::from_secs(60);
+pub(crate) const PHASE_LIMIT: Duration = Duration::from_secs(60);
 
-fn histogram() -> Histogram<u64> {
+pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds")
 }
 
-fn report(name: &str, h: &Histogram<u64>, elapsed: Duration) {
+pub(crate) fn report(name: &str, h: &Histogram<u64>, elapsed: Duration) {
     let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     println!(
         "| {name:<34} | {:>7} | {:>7.3} | {:>7.3} | {:>7.3} | {:>7.3} | {:>9.0} |",
@@ -191,6 +198,9 @@ async fn main() -> anyhow::Result<()> {
     let what = std::env::args().nth(1).unwrap_or_else(|| "auth".into());
     match what.as_str() {
         "auth" => bench_auth().await,
-        other => anyhow::bail!("unknown benchmark {other:?}; available: auth"),
+        "ingest" => {
+            ingest::bench_ingest(std::env::args().nth(2).as_deref() == Some("memory")).await
+        }
+        other => anyhow::bail!("unknown benchmark {other:?}; available: auth, ingest [memory]"),
     }
 }
