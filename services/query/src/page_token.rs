@@ -1,7 +1,7 @@
 //! Opaque page tokens: the keyset cursor (last row's time and id), versioned
 //! and base64url-encoded so clients treat it as a blob.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use boost_storage::events::Cursor;
@@ -39,24 +39,16 @@ pub fn decode(token: &str) -> Option<Cursor> {
     })
 }
 
-/// Convenience for tests and callers that hold a `SystemTime`.
-pub fn cursor(occurred_at: SystemTime, event_id: Uuid) -> Cursor {
-    Cursor {
-        occurred_at,
-        event_id,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn test_round_trip() {
-        let c = cursor(
-            UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456),
-            Uuid::now_v7(),
-        );
+        let c = Cursor {
+            occurred_at: UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456),
+            event_id: Uuid::now_v7(),
+        };
         assert_eq!(decode(&encode(&c)), Some(c));
     }
 
