@@ -24,6 +24,16 @@ pub struct Config {
     /// answer (ms); the database dedups for good.
     #[arg(long = "dedup-window-ms", env = "BOOST_INGEST_DEDUP_WINDOW_MS", default_value = "86400000", value_parser = parse_millis)]
     pub dedup_window: Duration,
+    /// Events one project may send per rate-limit window; 0 turns limiting off.
+    #[arg(
+        long = "rate-limit-events",
+        env = "BOOST_INGEST_RATE_LIMIT_EVENTS",
+        default_value_t = 1_000_000
+    )]
+    pub rate_limit_events: u64,
+    /// Length of the sliding rate-limit window (ms).
+    #[arg(long = "rate-limit-window-ms", env = "BOOST_INGEST_RATE_LIMIT_WINDOW_MS", default_value = "60000", value_parser = parse_millis)]
+    pub rate_limit_window: Duration,
     /// Event validation limits.
     #[command(flatten)]
     pub limits: Limits,
@@ -62,6 +72,9 @@ impl ServiceConfig for Config {
                 "BOOST_INGEST_ACK_TIMEOUT_MS must be above 0 and below BOOST_GRPC_TIMEOUT_MS"
                     .into(),
             );
+        }
+        if self.rate_limit_window < Duration::from_secs(1) {
+            return Err("BOOST_INGEST_RATE_LIMIT_WINDOW_MS must be at least 1000".into());
         }
         if self.dedup_window < Duration::from_secs(1) {
             return Err("BOOST_INGEST_DEDUP_WINDOW_MS must be at least 1000".into());

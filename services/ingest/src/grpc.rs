@@ -1,15 +1,19 @@
-//! Thin tonic adapter for `boost.ingest.v1.IngestService`.
+//! Thin tonic adapter for `boost.ingest.v1.IngestService`: principal, rate
+//! limit admission with `x-ratelimit-*` metadata, then the logic in its own task.
 
 use std::future::Future;
 
 use boost_proto::ingest::v1::{
-    IdentifyRequest, IdentifyResponse, IngestBatchRequest, IngestBatchResponse, TrackRequest,
-    TrackResponse, ingest_service_server::IngestService,
+    GetLimitsRequest, GetLimitsResponse, IdentifyRequest, IdentifyResponse, IngestBatchRequest,
+    IngestBatchResponse, TrackRequest, TrackResponse, ingest_service_server::IngestService,
 };
 use boost_server::{ApiError, auth::principal};
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, metadata::MetadataMap};
 
-use crate::service::{IngestError, IngestLogic};
+use crate::{
+    rate_limit::Decision,
+    service::{IngestError, IngestLogic},
+};
 
 /// The `IngestService` implementation.
 pub struct IngestApi {
@@ -24,6 +28,33 @@ impl IngestApi {
     }
 }
 
+/// Writes `x-ratelimit-limit`, `-remaining`, `-reset` (and `retry-after` when refused).
+fn rate_headers(metadata: &mut MetadataMap, decision: &Decision) {
+    let mut put = |name: &'static str, value: u64| {
+        if let Ok(value) = value.to_string().parse() {
+            metadata.insert(name, value);
+        }
+    };
+    put("x-ratelimit-limit", decision.limit);
+    put("x-ratelimit-remaining", decision.remaining);
+    put("x-ratelimit-reset", decision.reset_secs);
+    if !decision.allowed {
+        put("retry-after", decision.reset_secs);
+    }
+}
+
+fn status(err: IngestError) -> Status {
+    let decision = match &err {
+        IngestError::RateLimited(decision) => Some(*decision),
+        _ => None,
+    };
+    let mut status = Status::from(ApiError::from(err));
+    if let Some(decision) = decision {
+        rate_headers(status.metadata_mut(), &decision);
+    }
+    status
+}
+
 /// Runs `work` in its own task: a produce must not be cut short when the
 /// client goes away, so only the waiting stops if the caller cancels.
 async fn detached<T, F>(work: F) -> Result<T, Status>
@@ -34,7 +65,16 @@ where
     tokio::spawn(work)
         .await
         .map_err(|e| Status::from(ApiError::internal("ingest task failed", &e)))?
-        .map_err(|e| ApiError::from(e).into())
+        .map_err(status)
+}
+
+/// The answer with the rate-limit metadata of its admission.
+fn respond<T>(body: T, decision: Option<Decision>) -> Response<T> {
+    let mut response = Response::new(body);
+    if let Some(decision) = decision {
+        rate_headers(response.metadata_mut(), &decision);
+    }
+    response
 }
 
 #[tonic::async_trait]
@@ -44,12 +84,16 @@ impl IngestService for IngestApi {
         request: Request<TrackRequest>,
     ) -> Result<Response<TrackResponse>, Status> {
         let principal = principal(&request)?;
+        let decision = self.logic.admit(&principal, 1).await.map_err(status)?;
         let event = request.into_inner().event;
         let logic = self.logic.clone();
         let result = detached(async move { logic.track(&principal, event).await }).await?;
-        Ok(Response::new(TrackResponse {
-            result: Some(result),
-        }))
+        Ok(respond(
+            TrackResponse {
+                result: Some(result),
+            },
+            decision,
+        ))
     }
 
     async fn identify(
@@ -57,12 +101,16 @@ impl IngestService for IngestApi {
         request: Request<IdentifyRequest>,
     ) -> Result<Response<IdentifyResponse>, Status> {
         let principal = principal(&request)?;
+        let decision = self.logic.admit(&principal, 1).await.map_err(status)?;
         let event = request.into_inner().event;
         let logic = self.logic.clone();
         let result = detached(async move { logic.identify(&principal, event).await }).await?;
-        Ok(Response::new(IdentifyResponse {
-            result: Some(result),
-        }))
+        Ok(respond(
+            IdentifyResponse {
+                result: Some(result),
+            },
+            decision,
+        ))
     }
 
     async fn ingest_batch(
@@ -70,10 +118,23 @@ impl IngestService for IngestApi {
         request: Request<IngestBatchRequest>,
     ) -> Result<Response<IngestBatchResponse>, Status> {
         let principal = principal(&request)?;
+        let decision = self
+            .logic
+            .admit(&principal, request.get_ref().events.len())
+            .await
+            .map_err(status)?;
         let events = request.into_inner().events;
         let logic = self.logic.clone();
         let response =
             detached(async move { logic.ingest_batch(&principal, events).await }).await?;
-        Ok(Response::new(response))
+        Ok(respond(response, decision))
+    }
+
+    async fn get_limits(
+        &self,
+        request: Request<GetLimitsRequest>,
+    ) -> Result<Response<GetLimitsResponse>, Status> {
+        let principal = principal(&request)?;
+        Ok(Response::new(self.logic.limits(&principal).await))
     }
 }

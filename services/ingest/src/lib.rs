@@ -3,6 +3,7 @@
 //! - [`config`]: flags and env vars
 //! - [`validate`]: event limits and field-by-field validation
 //! - [`dedup`]: the Redis fast path for DUPLICATE
+//! - [`rate_limit`]: per-project sliding-window limits, Redis with a local fallback
 //! - [`service`]: plain async functions (validate → produce → acknowledge)
 //! - [`grpc`]: the thin `IngestService` adapter
 //! - [`run`]: builds everything and serves; used by `main` and by tests
@@ -10,6 +11,7 @@
 pub mod config;
 pub mod dedup;
 pub mod grpc;
+pub mod rate_limit;
 pub mod service;
 pub mod validate;
 
@@ -42,8 +44,20 @@ pub async fn run(
         Producer::start(&kafka, &config.kafka, Compression::NoCompression, &tracker).await?;
     let redis = boost_storage::redis::client(&config.redis)?;
     let dedup = dedup::Dedup::new(redis.clone(), config.dedup_window);
-    let logic =
-        service::IngestLogic::new(producer, dedup, config.limits.clone(), config.ack_timeout);
+    let limiter = rate_limit::RateLimiter::new(
+        redis.clone(),
+        rate_limit::RateLimit {
+            events: config.rate_limit_events,
+            window: config.rate_limit_window,
+        },
+    );
+    let logic = service::IngestLogic::new(
+        producer,
+        dedup,
+        limiter,
+        config.limits.clone(),
+        config.ack_timeout,
+    );
     let authenticator = Arc::new(Authenticator::new(&config.auth)?);
     let rules = ScopeRules::new(&[("/boost.ingest.v1.IngestService/", Scope::EventsWrite)]);
     let server = IngestServiceServer::new(grpc::IngestApi::new(logic))

@@ -9,7 +9,7 @@ use std::{
 use boost_kafka::{ProduceError, Producer};
 use boost_proto::{
     common::v1::{Event, EventBatchRecord},
-    ingest::v1::{EventResult, EventStatus, IngestBatchResponse},
+    ingest::v1::{EventResult, EventStatus, GetLimitsResponse, IngestBatchResponse},
     prost::Message,
     prost_types::Timestamp,
 };
@@ -18,6 +18,7 @@ use tonic_types::ErrorDetails;
 
 use crate::{
     dedup::Dedup,
+    rate_limit::{Decision, RateLimiter},
     validate::{BATCH, FieldError, IDENTIFY, KindRule, Limits, TRACK, validate_event},
 };
 
@@ -36,6 +37,9 @@ pub enum IngestError {
     /// The broker did not acknowledge anything.
     #[error(transparent)]
     Produce(#[from] ProduceError),
+    /// The project is over its rate limit.
+    #[error("rate limit exceeded")]
+    RateLimited(Decision),
 }
 
 impl From<IngestError> for ApiError {
@@ -58,6 +62,22 @@ impl From<IngestError> for ApiError {
                 tracing::warn!(error = %e, "events not acknowledged by the broker");
                 ApiError::unavailable("event broker unavailable, retry later", RETRY_AFTER)
             }
+            IngestError::RateLimited(decision) => {
+                let mut details =
+                    ErrorDetails::with_retry_info(Some(Duration::from_secs(decision.reset_secs)));
+                details.add_quota_failure_violation(
+                    "project",
+                    format!(
+                        "at most {} events per window; {} left",
+                        decision.limit, decision.remaining
+                    ),
+                );
+                ApiError {
+                    code: ErrorCode::TooManyRequests,
+                    message: format!("rate limit exceeded, retry in {} s", decision.reset_secs),
+                    details: Box::new(details),
+                }
+            }
         }
     }
 }
@@ -69,6 +89,8 @@ pub struct IngestLogic {
     producer: Producer,
     /// Remembers accepted event ids.
     dedup: Dedup,
+    /// Per-project rate limits.
+    limiter: std::sync::Arc<RateLimiter>,
     /// Published event limits.
     limits: Limits,
     /// Longest wait for an acknowledgement.
@@ -103,12 +125,54 @@ fn rejected(
 
 impl IngestLogic {
     /// Logic over `producer` and `dedup`.
-    pub fn new(producer: Producer, dedup: Dedup, limits: Limits, ack_timeout: Duration) -> Self {
+    pub fn new(
+        producer: Producer,
+        dedup: Dedup,
+        limiter: RateLimiter,
+        limits: Limits,
+        ack_timeout: Duration,
+    ) -> Self {
         Self {
             producer,
             dedup,
+            limiter: std::sync::Arc::new(limiter),
             limits,
             ack_timeout,
+        }
+    }
+
+    /// Counts `events` against the project's rate limit: `Ok(decision)` to
+    /// proceed (for the `x-ratelimit-*` metadata), `RateLimited` to refuse.
+    pub async fn admit(
+        &self,
+        principal: &Principal,
+        events: usize,
+    ) -> Result<Option<Decision>, IngestError> {
+        match self
+            .limiter
+            .check(principal.project_id, events as u64)
+            .await
+        {
+            Some(decision) if !decision.allowed => Err(IngestError::RateLimited(decision)),
+            decision => Ok(decision),
+        }
+    }
+
+    /// The published limits and the project's current rate-limit usage.
+    pub async fn limits(&self, principal: &Principal) -> GetLimitsResponse {
+        let rate = self.limiter.limit();
+        let usage = self.limiter.usage(principal.project_id).await;
+        GetLimitsResponse {
+            max_event_bytes: self.limits.max_event_bytes as u32,
+            max_batch_events: self.limits.max_batch_events as u32,
+            max_property_depth: self.limits.max_property_depth as u32,
+            max_properties: self.limits.max_properties as u32,
+            max_future_skew_ms: self.limits.max_future_skew.as_millis() as u64,
+            max_event_age_ms: self.limits.max_event_age.as_millis() as u64,
+            rate_limit_events: rate.events,
+            rate_limit_window_ms: rate.window.as_millis() as u64,
+            rate_limit_remaining: usage.map_or(0, |u| u.remaining),
+            rate_limit_reset_seconds: usage.map_or(0, |u| u.reset_secs),
         }
     }
 

@@ -73,13 +73,18 @@ async fn bind() -> (TcpListener, SocketAddr) {
 
 /// Waits until `addr` reports SERVING on grpc.health.v1 (at most 30 s).
 pub async fn wait_serving(addr: SocketAddr) {
+    wait_health(addr, "").await;
+}
+
+/// Waits until `addr` reports `service` (e.g. the `redis` dependency) SERVING.
+pub async fn wait_health(addr: SocketAddr, service: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let status = async {
             let channel = Channel::from_shared(url(addr)).ok()?.connect().await.ok()?;
             let response = HealthClient::new(channel)
                 .check(HealthCheckRequest {
-                    service: String::new(),
+                    service: service.to_string(),
                 })
                 .await
                 .ok()?;
@@ -91,7 +96,7 @@ pub async fn wait_serving(addr: SocketAddr) {
         }
         assert!(
             Instant::now() < deadline,
-            "{addr} did not become SERVING within 30 s"
+            "{addr} did not report {service:?} SERVING within 30 s"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -110,27 +115,10 @@ impl Stack {
         let shutdown = CancellationToken::new();
 
         let auth = spawn_auth(&db, &redis, &shutdown).await;
-        let (ingest_listener, ingest) = bind().await;
         let (query_listener, query) = bind().await;
         let (edge_listener, edge) = bind().await;
 
-        let ingest_config: boost_ingest::Config = parse(
-            "ingest",
-            &[
-                "--redis-url".into(),
-                redis.url.clone(),
-                "--ack-timeout-ms".into(),
-                "3000".into(),
-                "--auth-url".into(),
-                url(auth),
-                "--kafka-brokers".into(),
-                broker.address.clone(),
-            ],
-        );
-        let token = shutdown.clone();
-        tokio::spawn(async move {
-            boost_ingest::run(ingest_config, ingest_listener, token.cancelled_owned()).await
-        });
+        let ingest = spawn_ingest(auth, &broker, &redis, &shutdown, &[]).await;
 
         let query_config: boost_query::Config = parse(
             "query",
@@ -177,6 +165,11 @@ impl Stack {
         stack.start_processor().await;
         for addr in [auth, ingest, query, edge] {
             wait_serving(addr).await;
+        }
+        // Redis-backed paths (key cache, dedup, rate limits) are live only once
+        // connected; tests expect them.
+        for addr in [auth, ingest] {
+            wait_health(addr, boost_storage::redis::HEALTH_NAME).await;
         }
         stack
     }
@@ -231,6 +224,15 @@ impl Stack {
     pub async fn spawn_auth(&self) -> SocketAddr {
         let addr = spawn_auth(&self.db, &self.redis, &self.shutdown).await;
         wait_serving(addr).await;
+        wait_health(addr, boost_storage::redis::HEALTH_NAME).await;
+        addr
+    }
+
+    /// Starts another ingest instance of this stack with `extra` flags.
+    pub async fn spawn_ingest(&self, extra: &[&str]) -> SocketAddr {
+        let addr = spawn_ingest(self.auth, &self.broker, &self.redis, &self.shutdown, extra).await;
+        wait_serving(addr).await;
+        wait_health(addr, boost_storage::redis::HEALTH_NAME).await;
         addr
     }
 
@@ -276,6 +278,33 @@ impl Stack {
             .into_inner();
         (project.id.parse().expect("project id"), key.secret)
     }
+}
+
+/// Starts an ingest service (port 0) on the given auth, broker and Redis, with
+/// `extra` flags (e.g. a small rate limit); it stops with `shutdown`.
+pub async fn spawn_ingest(
+    auth: SocketAddr,
+    broker: &TestBroker,
+    redis: &TestRedis,
+    shutdown: &CancellationToken,
+    extra: &[&str],
+) -> SocketAddr {
+    let (listener, addr) = bind().await;
+    let mut args: Vec<String> = vec![
+        "--redis-url".into(),
+        redis.url.clone(),
+        "--ack-timeout-ms".into(),
+        "3000".into(),
+        "--auth-url".into(),
+        url(auth),
+        "--kafka-brokers".into(),
+        broker.address.clone(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let config: boost_ingest::Config = parse("ingest", &args);
+    let token = shutdown.clone();
+    tokio::spawn(async move { boost_ingest::run(config, listener, token.cancelled_owned()).await });
+    addr
 }
 
 /// Starts an auth service on `db` and `redis` (port 0) that stops with `shutdown`.

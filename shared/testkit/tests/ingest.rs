@@ -277,3 +277,88 @@ async fn test_broker_outage_is_unavailable_and_recovers_without_restart() {
         "acknowledged but not stored after 30 s: {missing:?}"
     );
 }
+
+fn header(metadata: &tonic::metadata::MetadataMap, name: &str) -> Option<u64> {
+    metadata.get(name)?.to_str().ok()?.parse().ok()
+}
+
+#[tokio::test]
+async fn test_rate_limit_per_project_with_local_fallback() {
+    use boost_proto::ingest::v1::GetLimitsRequest;
+    use boost_testkit::stack::url;
+
+    let mut stack = Stack::start().await;
+    let limited = stack
+        .spawn_ingest(&[
+            "--rate-limit-events",
+            "50",
+            "--rate-limit-window-ms",
+            "60000",
+        ])
+        .await;
+    let (_, key) = stack.project_with_key(&["events:write"]).await;
+    let (_, other_key) = stack.project_with_key(&["events:write"]).await;
+    let mut ingest = IngestServiceClient::connect(url(limited))
+        .await
+        .expect("connect");
+    let batch_of = |n: usize| IngestBatchRequest {
+        events: (0..n).map(|_| event("limited")).collect(),
+    };
+
+    let answer = ingest
+        .ingest_batch(with_key(&key, batch_of(40)))
+        .await
+        .expect("within limit");
+    assert_eq!(header(answer.metadata(), "x-ratelimit-limit"), Some(50));
+    assert_eq!(header(answer.metadata(), "x-ratelimit-remaining"), Some(10));
+    assert!(header(answer.metadata(), "x-ratelimit-reset").is_some_and(|s| s <= 60));
+
+    let status = ingest
+        .ingest_batch(with_key(&key, batch_of(20)))
+        .await
+        .expect_err("over the limit");
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    let details = status.get_error_details();
+    assert!(details.retry_info().is_some(), "RetryInfo");
+    assert!(details.quota_failure().is_some(), "QuotaFailure");
+    assert!(
+        header(status.metadata(), "retry-after").is_some(),
+        "retry-after"
+    );
+    assert_eq!(header(status.metadata(), "x-ratelimit-remaining"), Some(10));
+
+    // Another project has its own window.
+    ingest
+        .ingest_batch(with_key(&other_key, batch_of(40)))
+        .await
+        .expect("other project unaffected");
+
+    let limits = ingest
+        .get_limits(with_key(&key, GetLimitsRequest {}))
+        .await
+        .expect("limits")
+        .into_inner();
+    assert_eq!(limits.rate_limit_events, 50);
+    assert_eq!(limits.max_batch_events, 1000);
+    assert!(limits.rate_limit_remaining <= 10);
+
+    // Redis down: each instance counts locally and still enforces the limit.
+    stack.redis.stop();
+    let fallback = eventually(Duration::from_secs(5), || {
+        let mut ingest = ingest.clone();
+        let key = key.clone();
+        async move {
+            ingest
+                .ingest_batch(with_key(&key, batch_of(40)))
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    assert!(fallback, "no local fallback with Redis down");
+    let status = ingest
+        .ingest_batch(with_key(&key, batch_of(20)))
+        .await
+        .expect_err("local limit");
+    assert_eq!(status.code(), Code::ResourceExhausted);
+}
