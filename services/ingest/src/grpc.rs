@@ -5,14 +5,15 @@ use std::future::Future;
 
 use boost_proto::ingest::v1::{
     GetLimitsRequest, GetLimitsResponse, IdentifyRequest, IdentifyResponse, IngestBatchRequest,
-    IngestBatchResponse, TrackRequest, TrackResponse, ingest_service_server::IngestService,
+    IngestBatchResponse, IngestStreamRequest, IngestStreamResponse, TrackRequest, TrackResponse,
+    ingest_service_server::IngestService,
 };
 use boost_server::{ApiError, auth::principal};
-use tonic::{Request, Response, Status, metadata::MetadataMap};
+use tonic::{Request, Response, Status, Streaming, metadata::MetadataMap};
 
 use crate::{
     rate_limit::Decision,
-    service::{IngestError, IngestLogic},
+    service::{IngestError, IngestLogic, StreamTotals},
 };
 
 /// The `IngestService` implementation.
@@ -128,6 +129,28 @@ impl IngestService for IngestApi {
         let response =
             detached(async move { logic.ingest_batch(&principal, events).await }).await?;
         Ok(respond(response, decision))
+    }
+
+    async fn ingest_stream(
+        &self,
+        request: Request<Streaming<IngestStreamRequest>>,
+    ) -> Result<Response<IngestStreamResponse>, Status> {
+        let principal = principal(&request)?;
+        let mut stream = request.into_inner();
+        let logic = self.logic.clone();
+        // The loop runs in its own task so no produce is cut short by a hang-up.
+        let totals = tokio::spawn(async move {
+            let mut totals = StreamTotals::default();
+            while let Some(message) = stream.message().await? {
+                logic
+                    .ingest_stream_message(&principal, message.events, &mut totals)
+                    .await;
+            }
+            Ok::<_, Status>(totals)
+        })
+        .await
+        .map_err(|e| Status::from(ApiError::internal("ingest stream task failed", &e)))??;
+        Ok(Response::new(totals.response))
     }
 
     async fn get_limits(

@@ -9,7 +9,9 @@ use std::{
 use boost_kafka::{ProduceError, Producer};
 use boost_proto::{
     common::v1::{Event, EventBatchRecord},
-    ingest::v1::{EventResult, EventStatus, GetLimitsResponse, IngestBatchResponse},
+    ingest::v1::{
+        EventResult, EventStatus, GetLimitsResponse, IngestBatchResponse, IngestStreamResponse,
+    },
     prost::Message,
     prost_types::Timestamp,
 };
@@ -78,6 +80,27 @@ impl From<IngestError> for ApiError {
                     details: Box::new(details),
                 }
             }
+        }
+    }
+}
+
+/// Most rejected events an IngestStream answer lists (the totals count all).
+pub const MAX_STREAM_REJECTIONS: usize = 1000;
+
+/// Running totals of one IngestStream.
+#[derive(Debug, Default)]
+pub struct StreamTotals {
+    /// The answer being built.
+    pub response: IngestStreamResponse,
+    /// Events received so far; the index of the next one.
+    pub received: u64,
+}
+
+impl StreamTotals {
+    fn reject(&mut self, result: EventResult) {
+        self.response.rejected += 1;
+        if self.response.rejected_results.len() < MAX_STREAM_REJECTIONS {
+            self.response.rejected_results.push(result);
         }
     }
 }
@@ -277,6 +300,65 @@ impl IngestLogic {
             rejected: count(EventStatus::Rejected),
             results,
         })
+    }
+
+    /// Takes one IngestStream message. Never fails the stream: a message
+    /// refused as a whole (bad count, rate limit, broker down, buffer full)
+    /// becomes rejected events, retryable where sending again may work.
+    pub async fn ingest_stream_message(
+        &self,
+        principal: &Principal,
+        events: Vec<Event>,
+        totals: &mut StreamTotals,
+    ) {
+        let offset = totals.received as u32;
+        totals.received += events.len() as u64;
+        let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
+        let outcome = match self.admit(principal, events.len()).await {
+            Ok(_) => self.ingest_batch(principal, events).await,
+            Err(refused) => Err(refused),
+        };
+        match outcome {
+            Ok(answer) => {
+                totals.response.accepted += u64::from(answer.accepted);
+                totals.response.duplicates += u64::from(answer.duplicates);
+                for mut result in answer.results {
+                    if result.status == EventStatus::Rejected as i32 {
+                        result.index += offset;
+                        totals.reject(result);
+                    }
+                }
+            }
+            Err(err) => {
+                let (field, reason, retryable) = match &err {
+                    IngestError::Invalid(e) => (e.field.clone(), e.reason.clone(), false),
+                    IngestError::RateLimited(d) => (
+                        String::new(),
+                        format!("rate limit exceeded, retry in {} s", d.reset_secs),
+                        true,
+                    ),
+                    IngestError::Produce(ProduceError::BufferFull) => (
+                        String::new(),
+                        "ingest buffer full, retry later".into(),
+                        true,
+                    ),
+                    IngestError::Produce(_) => (
+                        String::new(),
+                        "broker did not acknowledge, retry later".into(),
+                        true,
+                    ),
+                };
+                for (i, event_id) in ids.into_iter().enumerate() {
+                    totals.reject(rejected(
+                        offset + i as u32,
+                        event_id,
+                        field.clone(),
+                        reason.clone(),
+                        retryable,
+                    ));
+                }
+            }
+        }
     }
 
     /// Dedup → pack per partition → produce concurrently → one outcome per event.

@@ -362,3 +362,41 @@ async fn test_rate_limit_per_project_with_local_fallback() {
         .expect_err("local limit");
     assert_eq!(status.code(), Code::ResourceExhausted);
 }
+
+#[tokio::test]
+async fn test_stream_accounts_for_every_event() {
+    use boost_proto::ingest::v1::IngestStreamRequest;
+
+    let stack = Stack::start().await;
+    let (project, key) = stack.project_with_key(&["events:write"]).await;
+    let mut ingest = ingest_client(&stack).await;
+    let first: Vec<Event> = (0..100)
+        .map(|_| with_id("streamed", Uuid::now_v7()))
+        .collect();
+    let mut second: Vec<Event> = (0..99).map(|_| event("streamed")).collect();
+    second.push(event("")); // position 199 in the stream: no type
+    let too_big: Vec<Event> = (0..1001).map(|_| event("streamed")).collect();
+    let mut fourth: Vec<Event> = first[..10].to_vec(); // repeats: duplicates
+    fourth.extend((0..90).map(|_| event("streamed")));
+    let messages = [first, second, too_big, fourth].map(|events| IngestStreamRequest { events });
+
+    let answer = ingest
+        .ingest_stream(with_key(&key, tokio_stream::iter(messages)))
+        .await
+        .expect("stream")
+        .into_inner();
+    assert_eq!(
+        (answer.accepted, answer.duplicates, answer.rejected),
+        (289, 10, 1002)
+    );
+    assert_eq!(answer.rejected_results.len(), 1000, "listing capped");
+    assert_eq!(answer.rejected_results[0].index, 199);
+    assert_eq!(answer.rejected_results[0].field, "events[99].type");
+    assert_eq!(answer.rejected_results[1].index, 200);
+    assert_eq!(answer.rejected_results[1].field, "events");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while stored_ids(&stack, project).await.len() < 289 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stored_ids(&stack, project).await.len(), 289);
+}
