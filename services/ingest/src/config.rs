@@ -24,6 +24,14 @@ pub struct Config {
     /// answer (ms); the database dedups for good.
     #[arg(long = "dedup-window-ms", env = "BOOST_INGEST_DEDUP_WINDOW_MS", default_value = "86400000", value_parser = parse_millis)]
     pub dedup_window: Duration,
+    /// Batches one partition's producer may queue; beyond that callers get
+    /// RESOURCE_EXHAUSTED (buffer full) with RetryInfo at once.
+    #[arg(
+        long = "producer-queue",
+        env = "BOOST_INGEST_PRODUCER_QUEUE",
+        default_value_t = 4096
+    )]
+    pub producer_queue: usize,
     /// Events one project may send per rate-limit window; 0 turns limiting off.
     #[arg(
         long = "rate-limit-events",
@@ -72,6 +80,9 @@ impl ServiceConfig for Config {
                 "BOOST_INGEST_ACK_TIMEOUT_MS must be above 0 and below BOOST_GRPC_TIMEOUT_MS"
                     .into(),
             );
+        }
+        if !(1..=1_000_000).contains(&self.producer_queue) {
+            return Err("BOOST_INGEST_PRODUCER_QUEUE must be between 1 and 1000000".into());
         }
         if self.rate_limit_window < Duration::from_secs(1) {
             return Err("BOOST_INGEST_RATE_LIMIT_WINDOW_MS must be at least 1000".into());

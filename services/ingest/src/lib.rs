@@ -40,8 +40,14 @@ pub async fn run(
     let tracker = TaskTracker::new();
     // Uncompressed: tansu 0.6 with sqlite storage acknowledges snappy batches
     // but cannot serve them back (fetch fails with UnexpectedType("Snappy")).
-    let producer =
-        Producer::start(&kafka, &config.kafka, Compression::NoCompression, &tracker).await?;
+    let producer = Producer::start(
+        &kafka,
+        &config.kafka,
+        Compression::NoCompression,
+        config.producer_queue,
+        &tracker,
+    )
+    .await?;
     let redis = boost_storage::redis::client(&config.redis)?;
     let dedup = dedup::Dedup::new(redis.clone(), config.dedup_window);
     let limiter = rate_limit::RateLimiter::new(

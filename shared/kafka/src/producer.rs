@@ -30,8 +30,6 @@ use crate::{
     client::{KafkaError, partition_client},
 };
 
-/// Records one partition's queue may hold before callers get "buffer full".
-const QUEUE_CAPACITY: usize = 4_096;
 /// Upper bound of one produce request (the default broker breaks near 700 KB).
 const MAX_REQUEST_BYTES: usize = 256 * 1024;
 /// Upper bound of one merged record.
@@ -77,18 +75,21 @@ pub struct Producer {
 
 impl Producer {
     /// Opens every partition of the topic and starts their tasks on `tracker`.
+    /// Each partition queues at most `queue_capacity` batches; beyond that
+    /// callers get [`ProduceError::BufferFull`] at once.
     /// The tasks end once every clone of the producer is dropped and their
     /// queues are drained.
     pub async fn start(
         client: &Client,
         args: &KafkaArgs,
         compression: Compression,
+        queue_capacity: usize,
         tracker: &TaskTracker,
     ) -> Result<Self, KafkaError> {
         let mut queues = Vec::with_capacity(args.partitions as usize);
         for partition in 0..args.partitions {
             let partition_client = partition_client(client, &args.topic, partition).await?;
-            let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+            let (sender, receiver) = mpsc::channel(queue_capacity);
             tracker.spawn(run_partition(partition_client, receiver, compression));
             queues.push(sender);
         }

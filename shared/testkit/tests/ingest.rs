@@ -400,3 +400,61 @@ async fn test_stream_accounts_for_every_event() {
     }
     assert_eq!(stored_ids(&stack, project).await.len(), 289);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_full_buffer_is_resource_exhausted_fast() {
+    use boost_testkit::stack::url;
+
+    let mut stack = Stack::start().await;
+    let small = stack.spawn_ingest(&["--producer-queue", "2"]).await;
+    let (_, key) = stack.project_with_key(&["events:write"]).await;
+    let ingest = IngestServiceClient::connect(url(small))
+        .await
+        .expect("connect");
+    stack.broker.kill();
+
+    // 64 concurrent calls, one user so they share one partition whose queue holds 2.
+    let started = Instant::now();
+    let calls: Vec<_> = (0..64)
+        .map(|_| {
+            let mut ingest = ingest.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                let asked = Instant::now();
+                let answer = track(
+                    &mut ingest,
+                    &key,
+                    Event {
+                        user_id: "one-user".into(),
+                        ..event("flood")
+                    },
+                )
+                .await;
+                (answer.err(), asked.elapsed())
+            })
+        })
+        .collect();
+    let mut exhausted = 0;
+    for call in calls {
+        let (status, took) = call.await.expect("call");
+        let status = status.expect("nothing is accepted with the broker down");
+        assert!(took < Duration::from_secs(5), "an answer took {took:?}");
+        match status.code() {
+            Code::ResourceExhausted => {
+                exhausted += 1;
+                let details = status.get_error_details();
+                assert!(
+                    details.retry_info().is_some() && details.quota_failure().is_some(),
+                    "{status:?}"
+                );
+            }
+            Code::Unavailable => {}
+            other => panic!("unexpected {other:?}: {status:?}"),
+        }
+    }
+    assert!(
+        exhausted >= 32,
+        "only {exhausted} of 64 were told the buffer is full"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
