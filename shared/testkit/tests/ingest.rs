@@ -342,8 +342,35 @@ async fn test_rate_limit_per_project_with_local_fallback() {
     assert_eq!(limits.max_batch_events, 1000);
     assert!(limits.rate_limit_remaining <= 10);
 
-    // Redis down: each instance counts locally and still enforces the limit.
+    // Redis down: each instance counts locally and still enforces the limit,
+    // and says it is degraded.
     stack.redis.stop();
+    let degraded = eventually(Duration::from_secs(5), || async {
+        let channel = tonic::transport::Channel::from_shared(url(limited))
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect");
+        let health = tonic_health::pb::health_client::HealthClient::new(channel);
+        let status = |service: &'static str| {
+            let mut health = health.clone();
+            async move {
+                health
+                    .check(tonic_health::pb::HealthCheckRequest {
+                        service: service.into(),
+                    })
+                    .await
+                    .expect("health")
+                    .into_inner()
+                    .status
+            }
+        };
+        use tonic_health::pb::health_check_response::ServingStatus;
+        status("redis").await == ServingStatus::NotServing as i32
+            && status("").await == ServingStatus::Serving as i32
+    })
+    .await;
+    assert!(degraded, "ingest did not report redis down while serving");
     let fallback = eventually(Duration::from_secs(5), || {
         let mut ingest = ingest.clone();
         let key = key.clone();
