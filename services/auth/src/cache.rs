@@ -126,7 +126,7 @@ fn l2_key(hash: &[u8; 32]) -> String {
 }
 
 /// Lowercase hex of a hash.
-pub fn hex(bytes: &[u8]) -> String {
+fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -514,31 +514,28 @@ fn check_name<'a>(field: &'static str, name: &'a str) -> Result<&'a str, AuthErr
     let name = name.trim();
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(AuthError::InvalidField {
+        return Err(invalid(
             field,
-            reason: format!("must be 1..{MAX_NAME_CHARS} printable characters"),
-        });
+            format!("must be 1..{MAX_NAME_CHARS} printable characters"),
+        ));
     }
     Ok(name)
 }
 
 fn check_scopes(scopes: &[String]) -> Result<Vec<String>, AuthError> {
     if scopes.is_empty() {
-        return Err(AuthError::InvalidField {
-            field: "scopes",
-            reason: "at least one scope is required".into(),
-        });
+        return Err(invalid("scopes", "at least one scope is required"));
     }
     let mut checked = Vec::with_capacity(scopes.len());
     for scope in scopes {
         let Some(scope) = Scope::parse(scope) else {
-            return Err(AuthError::InvalidField {
-                field: "scopes",
-                reason: format!(
+            return Err(invalid(
+                "scopes",
+                format!(
                     "unknown scope {scope:?}; known: {}",
                     Scope::ALL.map(Scope::as_str).join(", ")
                 ),
-            });
+            ));
         };
         if !checked.iter().any(|s| s == scope.as_str()) {
             checked.push(scope.as_str().to_string());

@@ -98,22 +98,6 @@ impl Producer {
         })
     }
 
-    /// Partitions the producer writes to.
-    pub fn partitions(&self) -> usize {
-        self.queues.len()
-    }
-
-    /// Sends `batch` to the partition chosen by `key` and waits at most
-    /// `deadline` for the broker's acknowledgement.
-    pub async fn send(
-        &self,
-        key: &[u8],
-        batch: EventBatchRecord,
-        deadline: Duration,
-    ) -> Result<Ack, ProduceError> {
-        self.send_to(self.partition_for(key), batch, deadline).await
-    }
-
     /// The partition `key` maps to: the same key always lands on the same
     /// partition, which keeps one user's events in order.
     pub fn partition_for(&self, key: &[u8]) -> i32 {

@@ -75,6 +75,13 @@ struct Outcome {
     errors: u64,
 }
 
+impl Outcome {
+    /// Accepted events per second.
+    fn rate(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
 /// The shape of one load phase.
 #[derive(Clone, Copy)]
 struct Load {
@@ -189,7 +196,7 @@ fn print(name: &str, o: &Outcome) {
     println!(
         "|   → {:<30} | events/s: {:>9.0} | failed requests: {} |",
         "accepted",
-        o.events as f64 / o.elapsed.as_secs_f64(),
+        o.rate(),
         o.errors
     );
 }
@@ -285,73 +292,47 @@ pub async fn bench_ingest(memory: bool) -> anyhow::Result<()> {
 
     let batch_callers = callers("BENCH_BATCH_CALLERS", 32);
     let track_callers = callers("BENCH_TRACK_CALLERS", 512);
-    let full = drive(
-        "batch",
-        &channels,
-        &key,
-        Load {
-            callers: batch_callers,
-            per_request: BATCH_SIZE,
-            max_events: BATCH_EVENTS,
-            time: THROUGHPUT_TIME,
-            rate: None,
-        },
-    )
-    .await;
+    let batch_load = Load {
+        callers: batch_callers,
+        per_request: BATCH_SIZE,
+        max_events: BATCH_EVENTS,
+        time: THROUGHPUT_TIME,
+        rate: None,
+    };
+    let track_load = Load {
+        callers: track_callers,
+        per_request: 1,
+        max_events: TRACK_EVENTS,
+        ..batch_load
+    };
+
+    let full = drive("batch", &channels, &key, batch_load).await;
     print(
         &format!("IngestBatch x{BATCH_SIZE}, {batch_callers} callers"),
         &full,
     );
-    let batch_rate = full.events as f64 / full.elapsed.as_secs_f64();
-
-    let single = drive(
-        "track",
-        &channels,
-        &key,
-        Load {
-            callers: track_callers,
-            per_request: 1,
-            max_events: TRACK_EVENTS,
-            time: THROUGHPUT_TIME,
-            rate: None,
-        },
-    )
-    .await;
+    let single = drive("track", &channels, &key, track_load).await;
     print(&format!("Track, {track_callers} callers"), &single);
-    let track_rate = single.events as f64 / single.elapsed.as_secs_f64();
 
-    let half = drive(
-        "track half",
-        &channels,
-        &key,
-        Load {
-            callers: track_callers,
-            per_request: 1,
-            max_events: TRACK_EVENTS,
-            time: HALF_LOAD_TIME,
-            rate: Some(track_rate / 2.0),
-        },
-    )
-    .await;
+    // Half load: the same shapes, paced at half of what they reached.
+    let half_track = Load {
+        time: HALF_LOAD_TIME,
+        rate: Some(single.rate() / 2.0),
+        ..track_load
+    };
+    let half = drive("track half", &channels, &key, half_track).await;
     print(
-        &format!("Track at half load ({:.0}/s)", track_rate / 2.0),
+        &format!("Track at half load ({:.0}/s)", single.rate() / 2.0),
         &half,
     );
-    let half_batch = drive(
-        "batch half",
-        &channels,
-        &key,
-        Load {
-            callers: batch_callers,
-            per_request: BATCH_SIZE,
-            max_events: BATCH_EVENTS,
-            time: HALF_LOAD_TIME,
-            rate: Some(batch_rate / 2.0),
-        },
-    )
-    .await;
+    let half_batch_load = Load {
+        time: HALF_LOAD_TIME,
+        rate: Some(full.rate() / 2.0),
+        ..batch_load
+    };
+    let half_batch = drive("batch half", &channels, &key, half_batch_load).await;
     print(
-        &format!("IngestBatch at half load ({:.0} ev/s)", batch_rate / 2.0),
+        &format!("IngestBatch at half load ({:.0} ev/s)", full.rate() / 2.0),
         &half_batch,
     );
     println!();
