@@ -75,6 +75,7 @@ impl Service<Request<Body>> for Proxy {
         for name in &HOP_BY_HOP {
             request.headers_mut().remove(name);
         }
+        append_forwarded_for(&mut request);
         *request.version_mut() = Version::HTTP_2;
         Box::pin(async move {
             let mut channel = channel;
@@ -93,5 +94,25 @@ impl Service<Request<Body>> for Proxy {
                 }
             }
         })
+    }
+}
+
+/// Appends the caller's address to `x-forwarded-for`, as proxies do, so
+/// ingest (with `BOOST_INGEST_TRUST_FORWARDED_FOR`) limits per real client.
+fn append_forwarded_for(request: &mut Request<Body>) {
+    let Some(peer) = request
+        .extensions()
+        .get::<tonic::transport::server::TcpConnectInfo>()
+        .and_then(|info| info.remote_addr())
+    else {
+        return;
+    };
+    let name = header::HeaderName::from_static("x-forwarded-for");
+    let value = match request.headers().get(&name).and_then(|v| v.to_str().ok()) {
+        Some(earlier) => format!("{earlier}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    if let Ok(value) = value.parse() {
+        request.headers_mut().insert(name, value);
     }
 }

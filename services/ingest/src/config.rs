@@ -39,6 +39,38 @@ pub struct Config {
         default_value_t = 1_000_000
     )]
     pub rate_limit_events: u64,
+    /// Events one API key may send per window; 0 turns this limit off.
+    #[arg(
+        long = "rate-limit-key-events",
+        env = "BOOST_INGEST_RATE_LIMIT_KEY_EVENTS",
+        default_value_t = 0
+    )]
+    pub rate_limit_key_events: u64,
+    /// Events about one end user (`user_id`) per window; 0 turns this limit
+    /// off. Events over it are REJECTED (retryable), the rest go on.
+    #[arg(
+        long = "rate-limit-user-events",
+        env = "BOOST_INGEST_RATE_LIMIT_USER_EVENTS",
+        default_value_t = 0
+    )]
+    pub rate_limit_user_events: u64,
+    /// Events from one client address per window; 0 turns this limit off.
+    #[arg(
+        long = "rate-limit-address-events",
+        env = "BOOST_INGEST_RATE_LIMIT_ADDRESS_EVENTS",
+        default_value_t = 0
+    )]
+    pub rate_limit_address_events: u64,
+    /// Take the client address from the first `x-forwarded-for` entry instead
+    /// of the TCP peer. Only for ingest reachable solely through a proxy that
+    /// sets the header (the edge, Envoy); otherwise callers could pick it.
+    #[arg(
+        long = "trust-forwarded-for",
+        env = "BOOST_INGEST_TRUST_FORWARDED_FOR",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    pub trust_forwarded_for: bool,
     /// Length of the sliding rate-limit window (ms).
     #[arg(long = "rate-limit-window-ms", env = "BOOST_INGEST_RATE_LIMIT_WINDOW_MS", default_value = "60000", value_parser = parse_millis)]
     pub rate_limit_window: Duration,

@@ -1,7 +1,7 @@
 //! Thin tonic adapter for `boost.ingest.v1.IngestService`: principal, rate
 //! limit admission with `x-ratelimit-*` metadata, then the logic in its own task.
 
-use std::future::Future;
+use std::{future::Future, net::IpAddr};
 
 use boost_proto::ingest::v1::{
     GetLimitsRequest, GetLimitsResponse, IdentifyRequest, IdentifyResponse, IngestBatchRequest,
@@ -20,12 +20,34 @@ use crate::{
 pub struct IngestApi {
     /// Domain logic.
     logic: IngestLogic,
+    /// Whether the client address comes from `x-forwarded-for`.
+    trust_forwarded_for: bool,
 }
 
 impl IngestApi {
     /// An adapter over `logic`.
-    pub fn new(logic: IngestLogic) -> Self {
-        Self { logic }
+    pub fn new(logic: IngestLogic, trust_forwarded_for: bool) -> Self {
+        Self {
+            logic,
+            trust_forwarded_for,
+        }
+    }
+
+    /// The caller's address for per-address limits: the TCP peer, or the
+    /// first `x-forwarded-for` entry when the proxy in front is trusted.
+    fn client_address<T>(&self, request: &Request<T>) -> Option<IpAddr> {
+        if self.trust_forwarded_for {
+            let forwarded = request
+                .metadata()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse().ok());
+            if forwarded.is_some() {
+                return forwarded;
+            }
+        }
+        request.remote_addr().map(|a| a.ip())
     }
 }
 
@@ -46,7 +68,7 @@ fn rate_headers(metadata: &mut MetadataMap, decision: &Decision) {
 
 fn status(err: IngestError) -> Status {
     let decision = match &err {
-        IngestError::RateLimited(decision) => Some(*decision),
+        IngestError::RateLimited { decision, .. } => Some(*decision),
         _ => None,
     };
     let mut status = Status::from(ApiError::from(err));
@@ -85,7 +107,12 @@ impl IngestService for IngestApi {
         request: Request<TrackRequest>,
     ) -> Result<Response<TrackResponse>, Status> {
         let principal = principal(&request)?;
-        let decision = self.logic.admit(&principal, 1).await.map_err(status)?;
+        let address = self.client_address(&request);
+        let decision = self
+            .logic
+            .admit(&principal, address, 1)
+            .await
+            .map_err(status)?;
         let event = request.into_inner().event;
         let logic = self.logic.clone();
         let result = detached(async move { logic.track(&principal, event).await }).await?;
@@ -102,7 +129,12 @@ impl IngestService for IngestApi {
         request: Request<IdentifyRequest>,
     ) -> Result<Response<IdentifyResponse>, Status> {
         let principal = principal(&request)?;
-        let decision = self.logic.admit(&principal, 1).await.map_err(status)?;
+        let address = self.client_address(&request);
+        let decision = self
+            .logic
+            .admit(&principal, address, 1)
+            .await
+            .map_err(status)?;
         let event = request.into_inner().event;
         let logic = self.logic.clone();
         let result = detached(async move { logic.identify(&principal, event).await }).await?;
@@ -119,9 +151,10 @@ impl IngestService for IngestApi {
         request: Request<IngestBatchRequest>,
     ) -> Result<Response<IngestBatchResponse>, Status> {
         let principal = principal(&request)?;
+        let address = self.client_address(&request);
         let decision = self
             .logic
-            .admit(&principal, request.get_ref().events.len())
+            .admit(&principal, address, request.get_ref().events.len())
             .await
             .map_err(status)?;
         let events = request.into_inner().events;
@@ -136,6 +169,7 @@ impl IngestService for IngestApi {
         request: Request<Streaming<IngestStreamRequest>>,
     ) -> Result<Response<IngestStreamResponse>, Status> {
         let principal = principal(&request)?;
+        let address = self.client_address(&request);
         let mut stream = request.into_inner();
         let logic = self.logic.clone();
         // The loop runs in its own task so no produce is cut short by a hang-up.
@@ -143,7 +177,7 @@ impl IngestService for IngestApi {
             let mut totals = StreamTotals::default();
             while let Some(message) = stream.message().await? {
                 logic
-                    .ingest_stream_message(&principal, message.events, &mut totals)
+                    .ingest_stream_message(&principal, address, message.events, &mut totals)
                     .await;
             }
             Ok::<_, Status>(totals)

@@ -17,7 +17,7 @@ pub mod validate;
 
 use std::{future::Future, sync::Arc};
 
-use boost_kafka::{Producer, client, rskafka::client::partition::Compression};
+use boost_kafka::{Producer, client};
 use boost_proto::ingest::v1::ingest_service_server::IngestServiceServer;
 use boost_server::{
     auth::{AuthLayer, Authenticator, Scope, ScopeRules},
@@ -38,22 +38,16 @@ pub async fn run(
     let kafka = client::connect(&config.kafka, "boost-ingest").await?;
     client::ensure_topic(&kafka, &config.kafka).await?;
     let tracker = TaskTracker::new();
-    // Uncompressed: tansu 0.6 with sqlite storage acknowledges snappy batches
-    // but cannot serve them back (fetch fails with UnexpectedType("Snappy")).
-    let producer = Producer::start(
-        &kafka,
-        &config.kafka,
-        Compression::NoCompression,
-        config.producer_queue,
-        &tracker,
-    )
-    .await?;
+    let producer = Producer::start(&kafka, &config.kafka, config.producer_queue, &tracker).await?;
     let redis = boost_storage::redis::client(&config.redis)?;
     let dedup = dedup::Dedup::new(redis.clone(), config.dedup_window);
     let limiter = rate_limit::RateLimiter::new(
         redis.clone(),
-        rate_limit::RateLimit {
-            events: config.rate_limit_events,
+        rate_limit::RateLimits {
+            project: config.rate_limit_events,
+            key: config.rate_limit_key_events,
+            user: config.rate_limit_user_events,
+            address: config.rate_limit_address_events,
             window: config.rate_limit_window,
         },
     );
@@ -66,7 +60,7 @@ pub async fn run(
     );
     let authenticator = Arc::new(Authenticator::new(&config.auth)?);
     let rules = ScopeRules::new(&[("/boost.ingest.v1.IngestService/", Scope::EventsWrite)]);
-    let server = IngestServiceServer::new(grpc::IngestApi::new(logic))
+    let server = IngestServiceServer::new(grpc::IngestApi::new(logic, config.trust_forwarded_for))
         .max_decoding_message_size(config.grpc.max_message_bytes);
     let grpc = GrpcServer::new(&config.grpc);
     let cancel = CancellationToken::new();

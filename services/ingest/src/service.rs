@@ -2,7 +2,8 @@
 //! Kafka records per partition, answer per event once the broker has them.
 
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
+    net::IpAddr,
     time::{Duration, SystemTime},
 };
 
@@ -20,7 +21,7 @@ use tonic_types::ErrorDetails;
 
 use crate::{
     dedup::Dedup,
-    rate_limit::{Decision, RateLimiter},
+    rate_limit::{Decision, RateLimiter, Subject},
     validate::{BATCH, FieldError, IDENTIFY, KindRule, Limits, TRACK, validate_event},
 };
 
@@ -30,8 +31,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// broker breaks on requests near 700 KB).
 const MAX_RECORD_BYTES: usize = 128 * 1024;
 
-/// Why an ingest call failed as a whole.
-#[derive(Debug, thiserror::Error)]
+/// Why an ingest call (or one event of it) failed.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum IngestError {
     /// The request (or its single event) is invalid.
     #[error(transparent)]
@@ -39,9 +40,35 @@ pub enum IngestError {
     /// The broker did not acknowledge anything.
     #[error(transparent)]
     Produce(#[from] ProduceError),
-    /// The project is over its rate limit.
-    #[error("rate limit exceeded")]
-    RateLimited(Decision),
+    /// A rate limit (of the named subject kind) is exhausted.
+    #[error("{subject} rate limit exceeded, retry in {} s", .decision.reset_secs)]
+    RateLimited {
+        /// The refusing limit's numbers.
+        decision: Decision,
+        /// Which limit: project, api_key, user or client_address.
+        subject: &'static str,
+    },
+}
+
+impl IngestError {
+    /// How an event refused for this reason is reported inside a batch or
+    /// stream answer: (field, reason, retryable).
+    fn as_rejection(&self) -> (String, String, bool) {
+        match self {
+            IngestError::Invalid(e) => (e.field.clone(), e.reason.clone(), false),
+            IngestError::Produce(ProduceError::BufferFull) => (
+                String::new(),
+                "ingest buffer full, retry later".into(),
+                true,
+            ),
+            IngestError::Produce(_) => (
+                String::new(),
+                "broker did not acknowledge, retry later".into(),
+                true,
+            ),
+            IngestError::RateLimited { .. } => (String::new(), self.to_string(), true),
+        }
+    }
 }
 
 impl From<IngestError> for ApiError {
@@ -64,11 +91,11 @@ impl From<IngestError> for ApiError {
                 tracing::warn!(error = %e, "events not acknowledged by the broker");
                 ApiError::unavailable("event broker unavailable, retry later", RETRY_AFTER)
             }
-            IngestError::RateLimited(decision) => {
+            IngestError::RateLimited { decision, subject } => {
                 let mut details =
                     ErrorDetails::with_retry_info(Some(Duration::from_secs(decision.reset_secs)));
                 details.add_quota_failure_violation(
-                    "project",
+                    subject,
                     format!(
                         "at most {} events per window; {} left",
                         decision.limit, decision.remaining
@@ -76,7 +103,7 @@ impl From<IngestError> for ApiError {
                 );
                 ApiError {
                     code: ErrorCode::TooManyRequests,
-                    message: format!("rate limit exceeded, retry in {} s", decision.reset_secs),
+                    message: err.to_string(),
                     details: Box::new(details),
                 }
             }
@@ -164,27 +191,44 @@ impl IngestLogic {
         }
     }
 
-    /// Counts `events` against the project's rate limit: `Ok(decision)` to
-    /// proceed (for the `x-ratelimit-*` metadata), `RateLimited` to refuse.
+    /// Counts `events` against the project's limit and, where configured,
+    /// the API key's and the client address's: `Ok(decision)` to proceed,
+    /// carrying the tightest limit for the `x-ratelimit-*` metadata;
+    /// `RateLimited` naming the limit that refused.
     pub async fn admit(
         &self,
         principal: &Principal,
+        address: Option<IpAddr>,
         events: usize,
     ) -> Result<Option<Decision>, IngestError> {
-        match self
-            .limiter
-            .check(principal.project_id, events as u64)
-            .await
-        {
-            Some(decision) if !decision.allowed => Err(IngestError::RateLimited(decision)),
-            decision => Ok(decision),
+        let events = events as u64;
+        let mut subjects = vec![(Subject::Project(principal.project_id), events)];
+        if let Some(key) = principal.api_key_id {
+            subjects.push((Subject::Key(key), events));
         }
+        if let Some(address) = address {
+            subjects.push((Subject::Address(address), events));
+        }
+        let decisions = self.limiter.check(subjects).await;
+        if let Some((subject, decision)) = decisions.iter().find(|(_, d)| !d.allowed) {
+            return Err(IngestError::RateLimited {
+                decision: *decision,
+                subject: subject.kind(),
+            });
+        }
+        Ok(decisions
+            .into_iter()
+            .map(|(_, d)| d)
+            .min_by_key(|d| d.remaining))
     }
 
     /// The published limits and the project's current rate-limit usage.
     pub async fn limits(&self, principal: &Principal) -> GetLimitsResponse {
-        let rate = self.limiter.limit();
-        let usage = self.limiter.usage(principal.project_id).await;
+        let rate = self.limiter.limits();
+        let usage = self
+            .limiter
+            .usage(Subject::Project(principal.project_id))
+            .await;
         GetLimitsResponse {
             max_event_bytes: self.limits.max_event_bytes as u32,
             max_batch_events: self.limits.max_batch_events as u32,
@@ -192,7 +236,10 @@ impl IngestLogic {
             max_properties: self.limits.max_properties as u32,
             max_future_skew_ms: self.limits.max_future_skew.as_millis() as u64,
             max_event_age_ms: self.limits.max_event_age.as_millis() as u64,
-            rate_limit_events: rate.events,
+            rate_limit_events: rate.project,
+            rate_limit_key_events: rate.key,
+            rate_limit_user_events: rate.user,
+            rate_limit_address_events: rate.address,
             rate_limit_window_ms: rate.window.as_millis() as u64,
             rate_limit_remaining: usage.map_or(0, |u| u.remaining),
             rate_limit_reset_seconds: usage.map_or(0, |u| u.reset_secs),
@@ -278,17 +325,8 @@ impl IngestLogic {
             return Err(failures.swap_remove(0).2.into());
         }
         for (index, event_id, err) in failures {
-            let reason = match err {
-                ProduceError::BufferFull => "ingest buffer full, retry later",
-                _ => "broker did not acknowledge, retry later",
-            };
-            results.push(rejected(
-                index,
-                event_id,
-                String::new(),
-                reason.into(),
-                true,
-            ));
+            let (field, reason, retryable) = err.as_rejection();
+            results.push(rejected(index, event_id, field, reason, retryable));
         }
         results.sort_by_key(|r| r.index);
         let count = |status: EventStatus| {
@@ -308,13 +346,14 @@ impl IngestLogic {
     pub async fn ingest_stream_message(
         &self,
         principal: &Principal,
+        address: Option<IpAddr>,
         events: Vec<Event>,
         totals: &mut StreamTotals,
     ) {
         let offset = totals.received as u32;
         totals.received += events.len() as u64;
         let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
-        let outcome = match self.admit(principal, events.len()).await {
+        let outcome = match self.admit(principal, address, events.len()).await {
             Ok(_) => self.ingest_batch(principal, events).await,
             Err(refused) => Err(refused),
         };
@@ -330,24 +369,7 @@ impl IngestLogic {
                 }
             }
             Err(err) => {
-                let (field, reason, retryable) = match &err {
-                    IngestError::Invalid(e) => (e.field.clone(), e.reason.clone(), false),
-                    IngestError::RateLimited(d) => (
-                        String::new(),
-                        format!("rate limit exceeded, retry in {} s", d.reset_secs),
-                        true,
-                    ),
-                    IngestError::Produce(ProduceError::BufferFull) => (
-                        String::new(),
-                        "ingest buffer full, retry later".into(),
-                        true,
-                    ),
-                    IngestError::Produce(_) => (
-                        String::new(),
-                        "broker did not acknowledge, retry later".into(),
-                        true,
-                    ),
-                };
+                let (field, reason, retryable) = err.as_rejection();
                 for (i, event_id) in ids.into_iter().enumerate() {
                     totals.reject(rejected(
                         offset + i as u32,
@@ -359,6 +381,53 @@ impl IngestLogic {
                 }
             }
         }
+    }
+
+    /// Counts events against their end user's limit (when one is set) and
+    /// keeps the events of users within it; the others fail as RateLimited.
+    async fn admit_users(
+        &self,
+        project: uuid::Uuid,
+        events: Vec<(u32, Event)>,
+        outcomes: &mut Vec<Submitted>,
+    ) -> Vec<(u32, Event)> {
+        if self.limiter.limits().user == 0 {
+            return events;
+        }
+        let mut per_user: HashMap<&str, u64> = HashMap::new();
+        for (_, event) in &events {
+            if !event.user_id.is_empty() {
+                *per_user.entry(event.user_id.as_str()).or_default() += 1;
+            }
+        }
+        let counts = per_user
+            .into_iter()
+            .map(|(user, n)| (Subject::User(project, user.to_string()), n))
+            .collect();
+        let refused: HashMap<String, Decision> = self
+            .limiter
+            .check(counts)
+            .await
+            .into_iter()
+            .filter_map(|(subject, decision)| match subject {
+                Subject::User(_, user) if !decision.allowed => Some((user, decision)),
+                _ => None,
+            })
+            .collect();
+        events
+            .into_iter()
+            .filter_map(|(index, event)| match refused.get(&event.user_id) {
+                Some(decision) => {
+                    let err = IngestError::RateLimited {
+                        decision: *decision,
+                        subject: "user",
+                    };
+                    outcomes.push(Submitted::Failed(index, event.event_id, err));
+                    None
+                }
+                None => Some((index, event)),
+            })
+            .collect()
     }
 
     /// Dedup → pack per partition → produce concurrently → one outcome per event.
@@ -382,6 +451,7 @@ impl IngestLogic {
                 }
             })
             .collect();
+        let events = self.admit_users(project, events, &mut outcomes).await;
         let ids: Vec<&str> = events.iter().map(|(_, e)| e.event_id.as_str()).collect();
         let seen = self.dedup.seen(project, &ids).await;
         let mut groups: BTreeMap<i32, Vec<(u32, Event)>> = BTreeMap::new();
@@ -437,11 +507,9 @@ impl IngestLogic {
                     }
                 }
                 Err(err) => {
-                    outcomes.extend(
-                        indexes
-                            .into_iter()
-                            .map(|(index, id)| Submitted::Failed(index, id, err.clone())),
-                    );
+                    outcomes.extend(indexes.into_iter().map(|(index, id)| {
+                        Submitted::Failed(index, id, IngestError::Produce(err.clone()))
+                    }));
                 }
             }
         }
@@ -455,8 +523,8 @@ impl IngestLogic {
 enum Submitted {
     /// Accepted or duplicate.
     Done(EventResult),
-    /// Not acknowledged: (index, event id, why).
-    Failed(u32, String, ProduceError),
+    /// Not written: (index, event id, why).
+    Failed(u32, String, IngestError),
 }
 
 /// Splits one partition's events into records of at most [`MAX_RECORD_BYTES`].

@@ -4,8 +4,8 @@
 use std::time::{Duration, SystemTime};
 
 use boost_proto::{
-    common::v1::{Event, EventKind},
-    json::struct_depth,
+    common::v1::{Event, EventKind, LogBody, MetricBody, Severity, SpanBody, event::Body},
+    json::{struct_contains_nul, struct_depth},
     prost_types::Timestamp,
 };
 use boost_server::config::parse_millis;
@@ -82,6 +82,10 @@ pub const MAX_TYPE_CHARS: usize = 128;
 pub const MAX_SERVICE_CHARS: usize = 128;
 /// Longest end-user id.
 pub const MAX_USER_ID_CHARS: usize = 256;
+/// Longest metric unit.
+pub const MAX_UNIT_CHARS: usize = 32;
+/// Longest span duration.
+pub const MAX_SPAN_DURATION: Duration = Duration::from_secs(24 * 3600);
 
 /// A field that failed validation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -119,15 +123,21 @@ pub const IDENTIFY: KindRule = KindRule {
     default: EventKind::Identify,
     allowed: &[EventKind::Identify],
 };
-/// IngestBatch: track and identify.
+/// IngestBatch and IngestStream: every kind.
 pub const BATCH: KindRule = KindRule {
     default: EventKind::Track,
-    allowed: &[EventKind::Track, EventKind::Identify],
+    allowed: &[
+        EventKind::Track,
+        EventKind::Identify,
+        EventKind::Log,
+        EventKind::Metric,
+        EventKind::Span,
+    ],
 };
 
 /// Checks `event` (found at field path `prefix`) and fills in what the server
 /// assigns: a UUIDv7 event_id when empty, the receive time when the timestamp
-/// is unset, and the kind implied by the RPC.
+/// is unset, and the kind implied by the body or else by the RPC.
 pub fn validate_event(
     mut event: Event,
     rule: KindRule,
@@ -178,6 +188,13 @@ pub fn validate_event(
                 ),
             ));
         }
+        if struct_contains_nul(properties) {
+            return Err(field_error(
+                prefix,
+                "properties",
+                "must not contain NUL characters",
+            ));
+        }
         let depth = struct_depth(properties);
         if depth > limits.max_property_depth {
             return Err(field_error(
@@ -191,22 +208,130 @@ pub fn validate_event(
         }
     }
     let kind = match EventKind::try_from(event.kind) {
-        Ok(EventKind::Unspecified) => rule.default,
-        Ok(k) if rule.allowed.contains(&k) => k,
-        _ => {
-            let allowed: Vec<&str> = rule.allowed.iter().map(|k| k.as_str_name()).collect();
-            return Err(field_error(
-                prefix,
-                "kind",
-                format!("must be unset or one of {}", allowed.join(", ")),
-            ));
-        }
+        Ok(EventKind::Unspecified) => event.body.as_ref().map_or(rule.default, body_kind),
+        Ok(k) => k,
+        Err(_) => EventKind::Unspecified,
     };
+    if !rule.allowed.contains(&kind) {
+        let allowed: Vec<&str> = rule.allowed.iter().map(|k| k.as_str_name()).collect();
+        return Err(field_error(
+            prefix,
+            "kind",
+            format!("must be unset or one of {}", allowed.join(", ")),
+        ));
+    }
     if kind == EventKind::Identify && event.user_id.is_empty() {
         return Err(field_error(prefix, "user_id", "is required for IDENTIFY"));
     }
+    check_body(kind, event.body.as_ref())
+        .map_err(|(field, reason)| field_error(prefix, &field, reason))?;
     event.kind = kind as i32;
     Ok(event)
+}
+
+/// The kind an event body stands for.
+fn body_kind(body: &Body) -> EventKind {
+    match body {
+        Body::Log(_) => EventKind::Log,
+        Body::Metric(_) => EventKind::Metric,
+        Body::Span(_) => EventKind::Span,
+    }
+}
+
+/// The body field a kind needs, by name.
+fn body_field(kind: EventKind) -> Option<&'static str> {
+    match kind {
+        EventKind::Log => Some("log"),
+        EventKind::Metric => Some("metric"),
+        EventKind::Span => Some("span"),
+        _ => None,
+    }
+}
+
+/// Checks that the body matches the kind and holds valid values; errors are
+/// (field path below the event, reason).
+fn check_body(kind: EventKind, body: Option<&Body>) -> Result<(), (String, String)> {
+    match (body_field(kind), body) {
+        (None, None) => Ok(()),
+        (None, Some(body)) => Err((
+            body_field(body_kind(body)).unwrap_or("body").to_string(),
+            format!("is not allowed on {} events", kind.as_str_name()),
+        )),
+        (Some(field), body) if body.map(body_kind) != Some(kind) => Err((
+            field.to_string(),
+            format!("is required for {} events", kind.as_str_name()),
+        )),
+        (_, Some(Body::Log(log))) => check_log(log),
+        (_, Some(Body::Metric(metric))) => check_metric(metric),
+        (_, Some(Body::Span(span))) => check_span(span),
+        (Some(_), None) => unreachable!("a missing body fails the kind check above"),
+    }
+}
+
+fn check_log(log: &LogBody) -> Result<(), (String, String)> {
+    match Severity::try_from(log.severity) {
+        Ok(Severity::Unspecified) | Err(_) => {
+            return Err((
+                "log.severity".into(),
+                "must be one of SEVERITY_TRACE .. SEVERITY_FATAL".into(),
+            ));
+        }
+        Ok(_) => {}
+    }
+    if log
+        .message
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err((
+            "log.message".into(),
+            "must not contain control characters other than line breaks and tabs".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_metric(metric: &MetricBody) -> Result<(), (String, String)> {
+    check_type(&metric.name).map_err(|r| ("metric.name".to_string(), r))?;
+    if !metric.value.is_finite() {
+        return Err(("metric.value".into(), "must be a finite number".into()));
+    }
+    check_text(&metric.unit, MAX_UNIT_CHARS).map_err(|r| ("metric.unit".to_string(), r))
+}
+
+fn check_span(span: &SpanBody) -> Result<(), (String, String)> {
+    check_hex_id(&span.trace_id, 32).map_err(|r| ("span.trace_id".to_string(), r))?;
+    check_hex_id(&span.span_id, 16).map_err(|r| ("span.span_id".to_string(), r))?;
+    if !span.parent_span_id.is_empty() {
+        check_hex_id(&span.parent_span_id, 16)
+            .map_err(|r| ("span.parent_span_id".to_string(), r))?;
+    }
+    let duration = span
+        .duration
+        .and_then(|d| Duration::try_from(d).ok())
+        .filter(|d| *d <= MAX_SPAN_DURATION);
+    if duration.is_none() {
+        return Err((
+            "span.duration".into(),
+            "is required, between 0 and 24 hours".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A W3C trace-context id: `digits` lowercase hex digits, not all zero.
+fn check_hex_id(id: &str, digits: usize) -> Result<(), String> {
+    let hex = id.len() == digits
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !hex {
+        return Err(format!("must be {digits} lowercase hex digits"));
+    }
+    if id.bytes().all(|b| b == b'0') {
+        return Err("must not be all zeros".into());
+    }
+    Ok(())
 }
 
 impl FieldError {
@@ -386,6 +511,131 @@ mod tests {
         })
         .expect_err("invalid");
         assert_eq!(err.field, "event.kind");
+    }
+
+    fn batch(e: Event) -> Result<Event, FieldError> {
+        validate_event(e, BATCH, &Limits::default(), SystemTime::now(), "events[0]")
+    }
+
+    fn span() -> SpanBody {
+        SpanBody {
+            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+            span_id: "00f067aa0ba902b7".into(),
+            duration: Some(boost_proto::prost_types::Duration {
+                seconds: 0,
+                nanos: 1_500_000,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn test_body_implies_kind() {
+        let log = batch(Event {
+            body: Some(Body::Log(LogBody {
+                severity: Severity::Error as i32,
+                message: "disk full\n  at write()".into(),
+            })),
+            ..event()
+        })
+        .expect("valid log");
+        assert_eq!(log.kind, EventKind::Log as i32);
+        let span = batch(Event {
+            body: Some(Body::Span(span())),
+            ..event()
+        })
+        .expect("valid span");
+        assert_eq!(span.kind, EventKind::Span as i32);
+    }
+
+    #[test]
+    fn test_telemetry_fields_named() {
+        let cases = [
+            (
+                Event {
+                    kind: EventKind::Log as i32,
+                    ..event()
+                },
+                "events[0].log",
+            ),
+            (
+                Event {
+                    body: Some(Body::Log(LogBody::default())),
+                    ..event()
+                },
+                "events[0].log.severity",
+            ),
+            (
+                Event {
+                    body: Some(Body::Metric(MetricBody {
+                        name: "latency".into(),
+                        value: f64::NAN,
+                        unit: "ms".into(),
+                    })),
+                    ..event()
+                },
+                "events[0].metric.value",
+            ),
+            (
+                Event {
+                    body: Some(Body::Metric(MetricBody::default())),
+                    ..event()
+                },
+                "events[0].metric.name",
+            ),
+            (
+                Event {
+                    body: Some(Body::Span(SpanBody {
+                        trace_id: "0".repeat(32),
+                        ..span()
+                    })),
+                    ..event()
+                },
+                "events[0].span.trace_id",
+            ),
+            (
+                Event {
+                    body: Some(Body::Span(SpanBody {
+                        parent_span_id: "XYZ".into(),
+                        ..span()
+                    })),
+                    ..event()
+                },
+                "events[0].span.parent_span_id",
+            ),
+            (
+                Event {
+                    body: Some(Body::Span(SpanBody {
+                        duration: None,
+                        ..span()
+                    })),
+                    ..event()
+                },
+                "events[0].span.duration",
+            ),
+            (
+                Event {
+                    kind: EventKind::Track as i32,
+                    body: Some(Body::Span(span())),
+                    ..event()
+                },
+                "events[0].span",
+            ),
+        ];
+        for (e, field) in cases {
+            assert_eq!(batch(e).expect_err(field).field, field);
+        }
+    }
+
+    #[test]
+    fn test_nul_in_properties_refused() {
+        let properties = boost_proto::json::json_to_struct(&serde_json::json!({"a": "x\u{0}"}));
+        let err = check(Event {
+            properties: Some(properties),
+            ..event()
+        })
+        .expect_err("invalid");
+        assert_eq!(err.field, "event.properties");
     }
 
     fn nested_struct(depth: usize) -> boost_proto::prost_types::Struct {

@@ -4,11 +4,14 @@
 use std::time::SystemTime;
 
 use boost_kafka::{record, rskafka::record::RecordAndOffset};
-use boost_proto::{common::v1::Event, json::struct_to_json};
+use boost_proto::{
+    common::v1::{Event, event::Body},
+    json::struct_to_json,
+};
 use boost_storage::{
     Pool, StorageError,
     dead_letters::{self, DeadLetter},
-    events::{self, StoredEvent},
+    events::{self, StoredEvent, Telemetry},
     offsets,
 };
 use uuid::Uuid;
@@ -83,6 +86,38 @@ fn to_row(project_id: Uuid, received_at: SystemTime, event: &Event) -> Result<St
             .as_ref()
             .map(struct_to_json)
             .unwrap_or_else(|| serde_json::json!({})),
+        telemetry: event.body.as_ref().map(telemetry).transpose()?,
+    })
+}
+
+/// The storage form of a telemetry body (ingest validated its values).
+fn telemetry(body: &Body) -> Result<Telemetry, String> {
+    Ok(match body {
+        Body::Log(log) => Telemetry::Log {
+            severity: i16::try_from(log.severity)
+                .map_err(|_| format!("severity {} out of range", log.severity))?,
+            message: log.message.clone(),
+        },
+        Body::Metric(metric) => Telemetry::Metric {
+            name: metric.name.clone(),
+            value: metric.value,
+            unit: metric.unit.clone(),
+        },
+        Body::Span(span) => {
+            let duration = span
+                .duration
+                .and_then(|d| std::time::Duration::try_from(d).ok())
+                .ok_or("span duration missing or negative")?;
+            Telemetry::Span {
+                trace_id: span.trace_id.clone(),
+                span_id: span.span_id.clone(),
+                parent_span_id: (!span.parent_span_id.is_empty())
+                    .then(|| span.parent_span_id.clone()),
+                duration_us: i64::try_from(duration.as_micros())
+                    .map_err(|_| "span duration out of range")?,
+                error: span.error,
+            }
+        }
     })
 }
 

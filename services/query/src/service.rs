@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use boost_proto::{
-    common::v1::Event,
+    common::v1::{Event, LogBody, MetricBody, SpanBody, event::Body},
     json::json_to_struct,
     prost_types::Timestamp,
     query::v1::{ListEventsRequest, ListEventsResponse, StoredEvent as PbStoredEvent},
@@ -11,7 +11,7 @@ use boost_proto::{
 use boost_server::{ApiError, auth::Principal};
 use boost_storage::{
     Pool, StorageError,
-    events::{self, Cursor, EventFilter, StoredEvent},
+    events::{self, Cursor, EventFilter, StoredEvent, Telemetry},
 };
 
 use crate::page_token;
@@ -149,7 +149,36 @@ fn to_proto(row: StoredEvent) -> PbStoredEvent {
             user_id: row.user_id,
             properties: Some(json_to_struct(&row.properties)),
             kind: i32::from(row.kind),
+            body: row.telemetry.map(body),
         }),
         receive_time: Some(Timestamp::from(row.received_at)),
+    }
+}
+
+/// The wire form of a stored telemetry payload.
+fn body(telemetry: Telemetry) -> Body {
+    match telemetry {
+        Telemetry::Log { severity, message } => Body::Log(LogBody {
+            severity: i32::from(severity),
+            message,
+        }),
+        Telemetry::Metric { name, value, unit } => Body::Metric(MetricBody { name, value, unit }),
+        Telemetry::Span {
+            trace_id,
+            span_id,
+            parent_span_id,
+            duration_us,
+            error,
+        } => Body::Span(SpanBody {
+            trace_id,
+            span_id,
+            parent_span_id: parent_span_id.unwrap_or_default(),
+            duration: Some(
+                Duration::from_micros(duration_us.max(0) as u64)
+                    .try_into()
+                    .unwrap_or_default(),
+            ),
+            error,
+        }),
     }
 }

@@ -3,6 +3,30 @@
 use std::time::Duration;
 
 use boost_server::config::parse_millis;
+use rskafka::client::partition::Compression;
+
+/// Record batch compression the producer applies. Snappy and zstd are left
+/// out: the default broker (tansu 0.6, sqlite) acknowledges snappy batches
+/// but cannot serve them back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Codec {
+    /// No compression.
+    None,
+    /// gzip (deflate).
+    Gzip,
+    /// LZ4 frames.
+    Lz4,
+}
+
+impl From<Codec> for Compression {
+    fn from(codec: Codec) -> Self {
+        match codec {
+            Codec::None => Compression::NoCompression,
+            Codec::Gzip => Compression::Gzip,
+            Codec::Lz4 => Compression::Lz4,
+        }
+    }
+}
 
 /// Kafka connection and topic settings. Any Kafka-compatible broker works;
 /// only the bootstrap address differs.
@@ -33,6 +57,14 @@ pub struct KafkaArgs {
     /// How long rskafka keeps retrying one request before giving up (ms).
     #[arg(long = "kafka-retry-deadline-ms", env = "BOOST_KAFKA_RETRY_DEADLINE_MS", default_value = "5000", value_parser = parse_millis)]
     pub retry_deadline: Duration,
+    /// Compression of produced record batches: none, gzip or lz4.
+    #[arg(
+        long = "kafka-compression",
+        env = "BOOST_KAFKA_COMPRESSION",
+        value_enum,
+        default_value = "none"
+    )]
+    pub compression: Codec,
 }
 
 impl KafkaArgs {
@@ -43,6 +75,7 @@ impl KafkaArgs {
             topic: "boost.events".into(),
             partitions: 4,
             retry_deadline: Duration::from_secs(5),
+            compression: Codec::None,
         }
     }
 

@@ -74,15 +74,14 @@ pub struct Producer {
 }
 
 impl Producer {
-    /// Opens every partition of the topic and starts their tasks on `tracker`.
-    /// Each partition queues at most `queue_capacity` batches; beyond that
+    /// Opens every partition of the topic and starts their tasks on `tracker`,
+    /// compressing with `args.compression`. Each partition queues at most `queue_capacity` batches; beyond that
     /// callers get [`ProduceError::BufferFull`] at once.
     /// The tasks end once every clone of the producer is dropped and their
     /// queues are drained.
     pub async fn start(
         client: &Client,
         args: &KafkaArgs,
-        compression: Compression,
         queue_capacity: usize,
         tracker: &TaskTracker,
     ) -> Result<Self, KafkaError> {
@@ -90,7 +89,11 @@ impl Producer {
         for partition in 0..args.partitions {
             let partition_client = partition_client(client, &args.topic, partition).await?;
             let (sender, receiver) = mpsc::channel(queue_capacity);
-            tracker.spawn(run_partition(partition_client, receiver, compression));
+            tracker.spawn(run_partition(
+                partition_client,
+                receiver,
+                args.compression.into(),
+            ));
             queues.push(sender);
         }
         Ok(Self {

@@ -67,6 +67,24 @@ fn value_depth(value: &Value) -> usize {
     }
 }
 
+/// Whether any key or string in a `Struct` holds a NUL character, which
+/// PostgreSQL's jsonb cannot store (an insert would fail on it).
+pub fn struct_contains_nul(value: &Struct) -> bool {
+    value
+        .fields
+        .iter()
+        .any(|(k, v)| k.contains('\0') || value_contains_nul(v))
+}
+
+fn value_contains_nul(value: &Value) -> bool {
+    match &value.kind {
+        Some(Kind::StringValue(s)) => s.contains('\0'),
+        Some(Kind::StructValue(s)) => struct_contains_nul(s),
+        Some(Kind::ListValue(l)) => l.values.iter().any(value_contains_nul),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +93,16 @@ mod tests {
     fn test_round_trip_keeps_shape() {
         let json = serde_json::json!({"plan": "pro", "seats": 3, "ratio": 0.5, "tags": ["a", null], "nested": {"ok": true}});
         assert_eq!(struct_to_json(&json_to_struct(&json)), json);
+    }
+
+    #[test]
+    fn test_nul_found_in_nested_values_and_keys() {
+        let clean = serde_json::json!({"a": ["x", {"b": "y"}]});
+        assert!(!struct_contains_nul(&json_to_struct(&clean)));
+        let nested = serde_json::json!({"a": ["x", {"b": "y\u{0}"}]});
+        assert!(struct_contains_nul(&json_to_struct(&nested)));
+        let key = serde_json::json!({"a\u{0}": 1});
+        assert!(struct_contains_nul(&json_to_struct(&key)));
     }
 
     #[test]

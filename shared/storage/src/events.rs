@@ -30,6 +30,138 @@ pub struct StoredEvent {
     pub user_id: String,
     /// Free-form payload.
     pub properties: serde_json::Value,
+    /// The telemetry payload of LOG, METRIC and SPAN events.
+    pub telemetry: Option<Telemetry>,
+}
+
+/// The kind-specific payload of a telemetry event, one variant per kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Telemetry {
+    /// A log line.
+    Log {
+        /// `boost.common.v1.Severity` number.
+        severity: i16,
+        /// The message.
+        message: String,
+    },
+    /// A metric sample.
+    Metric {
+        /// Metric name.
+        name: String,
+        /// The sample.
+        value: f64,
+        /// Unit, or empty.
+        unit: String,
+    },
+    /// A finished span.
+    Span {
+        /// W3C trace id (hex).
+        trace_id: String,
+        /// W3C span id (hex).
+        span_id: String,
+        /// Parent span id, or None for a root span.
+        parent_span_id: Option<String>,
+        /// Duration in microseconds.
+        duration_us: i64,
+        /// Whether it ended in an error.
+        error: bool,
+    },
+}
+
+/// The telemetry columns of one row, NULL where the kind has none.
+#[derive(Default)]
+struct TelemetryColumns<'a> {
+    severity: Option<i16>,
+    message: Option<&'a str>,
+    metric_name: Option<&'a str>,
+    metric_value: Option<f64>,
+    metric_unit: Option<&'a str>,
+    trace_id: Option<&'a str>,
+    span_id: Option<&'a str>,
+    parent_span_id: Option<&'a str>,
+    duration_us: Option<i64>,
+    span_error: Option<bool>,
+}
+
+impl<'a> From<Option<&'a Telemetry>> for TelemetryColumns<'a> {
+    fn from(telemetry: Option<&'a Telemetry>) -> Self {
+        match telemetry {
+            None => Self::default(),
+            Some(Telemetry::Log { severity, message }) => Self {
+                severity: Some(*severity),
+                message: Some(message),
+                ..Self::default()
+            },
+            Some(Telemetry::Metric { name, value, unit }) => Self {
+                metric_name: Some(name),
+                metric_value: Some(*value),
+                metric_unit: Some(unit),
+                ..Self::default()
+            },
+            Some(Telemetry::Span {
+                trace_id,
+                span_id,
+                parent_span_id,
+                duration_us,
+                error,
+            }) => Self {
+                trace_id: Some(trace_id),
+                span_id: Some(span_id),
+                parent_span_id: parent_span_id.as_deref(),
+                duration_us: Some(*duration_us),
+                span_error: Some(*error),
+                ..Self::default()
+            },
+        }
+    }
+}
+
+/// Reads the telemetry columns back; `None` for product events.
+fn telemetry_from_row(row: &Row) -> Result<Option<Telemetry>, tokio_postgres::Error> {
+    if let Some(severity) = row.try_get::<_, Option<i16>>("severity")? {
+        return Ok(Some(Telemetry::Log {
+            severity,
+            message: row
+                .try_get::<_, Option<String>>("message")?
+                .unwrap_or_default(),
+        }));
+    }
+    if let Some(name) = row.try_get::<_, Option<String>>("metric_name")? {
+        return Ok(Some(Telemetry::Metric {
+            name,
+            value: row
+                .try_get::<_, Option<f64>>("metric_value")?
+                .unwrap_or_default(),
+            unit: row
+                .try_get::<_, Option<String>>("metric_unit")?
+                .unwrap_or_default(),
+        }));
+    }
+    if let Some(trace_id) = row.try_get::<_, Option<String>>("trace_id")? {
+        return Ok(Some(Telemetry::Span {
+            trace_id,
+            span_id: row
+                .try_get::<_, Option<String>>("span_id")?
+                .unwrap_or_default(),
+            parent_span_id: row.try_get("parent_span_id")?,
+            duration_us: row
+                .try_get::<_, Option<i64>>("duration_us")?
+                .unwrap_or_default(),
+            error: row
+                .try_get::<_, Option<bool>>("span_error")?
+                .unwrap_or_default(),
+        }));
+    }
+    Ok(None)
+}
+
+/// The columns every event read selects (a macro so SQL constants can embed it).
+macro_rules! event_columns {
+    () => {
+        "project_id, event_id, kind, type, occurred_at, received_at, service, user_id, \
+         properties, severity, message, metric_name, metric_value, metric_unit, trace_id, \
+         span_id, parent_span_id, duration_us, span_error"
+    };
 }
 
 impl TryFrom<Row> for StoredEvent {
@@ -45,15 +177,22 @@ impl TryFrom<Row> for StoredEvent {
             service: row.try_get("service")?,
             user_id: row.try_get("user_id")?,
             properties: row.try_get("properties")?,
+            telemetry: telemetry_from_row(&row)?,
         })
     }
 }
 
 const INSERT_BATCH: &str = "
-INSERT INTO events (project_id, event_id, kind, type, occurred_at, received_at, service, user_id, properties)
+INSERT INTO events (project_id, event_id, kind, type, occurred_at, received_at, service, user_id,
+                    properties, severity, message, metric_name, metric_value, metric_unit,
+                    trace_id, span_id, parent_span_id, duration_us, span_error)
 SELECT u.* FROM UNNEST($1::uuid[], $2::uuid[], $3::int2[], $4::text[], $5::timestamptz[],
-                       $6::timestamptz[], $7::text[], $8::text[], $9::jsonb[])
-    AS u (project_id, event_id, kind, type, occurred_at, received_at, service, user_id, properties)
+                       $6::timestamptz[], $7::text[], $8::text[], $9::jsonb[], $10::int2[],
+                       $11::text[], $12::text[], $13::float8[], $14::text[], $15::text[],
+                       $16::text[], $17::text[], $18::int8[], $19::bool[])
+    AS u (project_id, event_id, kind, type, occurred_at, received_at, service, user_id,
+          properties, severity, message, metric_name, metric_value, metric_unit,
+          trace_id, span_id, parent_span_id, duration_us, span_error)
 -- Events of a project deleted meanwhile are dropped, as the cascade would have.
 WHERE EXISTS (SELECT 1 FROM projects p WHERE p.id = u.project_id)
 ON CONFLICT (project_id, event_id) DO NOTHING";
@@ -77,6 +216,20 @@ pub async fn insert_batch(
     let services: Vec<&str> = events.iter().map(|e| e.service.as_str()).collect();
     let users: Vec<&str> = events.iter().map(|e| e.user_id.as_str()).collect();
     let properties: Vec<&serde_json::Value> = events.iter().map(|e| &e.properties).collect();
+    let telemetry: Vec<TelemetryColumns> = events
+        .iter()
+        .map(|e| TelemetryColumns::from(e.telemetry.as_ref()))
+        .collect();
+    let severity: Vec<_> = telemetry.iter().map(|t| t.severity).collect();
+    let message: Vec<_> = telemetry.iter().map(|t| t.message).collect();
+    let metric_name: Vec<_> = telemetry.iter().map(|t| t.metric_name).collect();
+    let metric_value: Vec<_> = telemetry.iter().map(|t| t.metric_value).collect();
+    let metric_unit: Vec<_> = telemetry.iter().map(|t| t.metric_unit).collect();
+    let trace_id: Vec<_> = telemetry.iter().map(|t| t.trace_id).collect();
+    let span_id: Vec<_> = telemetry.iter().map(|t| t.span_id).collect();
+    let parent_span_id: Vec<_> = telemetry.iter().map(|t| t.parent_span_id).collect();
+    let duration_us: Vec<_> = telemetry.iter().map(|t| t.duration_us).collect();
+    let span_error: Vec<_> = telemetry.iter().map(|t| t.span_error).collect();
     let statement = client
         .prepare_cached(INSERT_BATCH)
         .await
@@ -94,6 +247,16 @@ pub async fn insert_batch(
                 &services,
                 &users,
                 &properties,
+                &severity,
+                &message,
+                &metric_name,
+                &metric_value,
+                &metric_unit,
+                &trace_id,
+                &span_id,
+                &parent_span_id,
+                &duration_us,
+                &span_error,
             ],
         )
         .await
@@ -124,13 +287,16 @@ pub struct EventFilter {
     pub after: Option<Cursor>,
 }
 
-const LIST_NEWEST_FIRST: &str = "
-SELECT project_id, event_id, kind, type, occurred_at, received_at, service, user_id, properties
+const LIST_NEWEST_FIRST: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    "
 FROM events
 WHERE project_id = $1 AND occurred_at >= $2 AND occurred_at < $3
   AND (occurred_at, event_id) < ($4, $5)
 ORDER BY occurred_at DESC, event_id DESC
-LIMIT $6";
+LIMIT $6"
+);
 
 /// Lists events newest first. Keyset pagination: stable while new rows arrive.
 pub async fn list(

@@ -266,17 +266,23 @@ impl Stack {
             .into_inner()
             .project
             .expect("project");
-        let key = auth
-            .create_api_key(admin_request(CreateApiKeyRequest {
-                project_id: project.id.clone(),
-                name: "test".into(),
-                scopes: scopes.iter().map(|s| s.to_string()).collect(),
-                expire_time: None,
-            }))
-            .await
-            .expect("create key")
-            .into_inner();
-        (project.id.parse().expect("project id"), key.secret)
+        let project_id = project.id.parse().expect("project id");
+        (project_id, self.key_for(project_id, scopes).await)
+    }
+
+    /// Creates another key with `scopes` for `project`; returns its secret.
+    pub async fn key_for(&self, project: Uuid, scopes: &[&str]) -> String {
+        let mut auth = self.auth_client().await;
+        auth.create_api_key(admin_request(CreateApiKeyRequest {
+            project_id: project.to_string(),
+            name: "test".into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            expire_time: None,
+        }))
+        .await
+        .expect("create key")
+        .into_inner()
+        .secret
     }
 }
 

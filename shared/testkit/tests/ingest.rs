@@ -485,3 +485,221 @@ async fn test_full_buffer_is_resource_exhausted_fast() {
     );
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn test_telemetry_kinds_round_trip_and_bad_bodies_are_named() {
+    use boost_proto::{
+        common::v1::{LogBody, MetricBody, Severity, SpanBody, event::Body},
+        prost_types::Duration as PbDuration,
+        query::v1::ListEventsRequest,
+    };
+    let stack = Stack::start().await;
+    let (project, key) = stack
+        .project_with_key(&["events:write", "events:read"])
+        .await;
+    let mut ingest = ingest_client(&stack).await;
+    let log = Body::Log(LogBody {
+        severity: Severity::Error as i32,
+        message: "disk full\n  at write()".into(),
+    });
+    let metric = Body::Metric(MetricBody {
+        name: "http.server.duration".into(),
+        value: 12.5,
+        unit: "ms".into(),
+    });
+    let span = Body::Span(SpanBody {
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+        span_id: "00f067aa0ba902b7".into(),
+        parent_span_id: String::new(),
+        duration: Some(PbDuration {
+            seconds: 1,
+            nanos: 250_000_000,
+        }),
+        error: true,
+    });
+    let with_body = |name: &str, body: Body| Event {
+        body: Some(body),
+        service: "api".into(),
+        ..event(name)
+    };
+    let sent = vec![
+        with_body("app.log", log.clone()),
+        with_body("latency", metric.clone()),
+        with_body("GET /users", span.clone()),
+        // A LOG without its body, and NUL in a property: refused, fields named.
+        Event {
+            kind: EventKind::Log as i32,
+            ..event("app.log")
+        },
+        Event {
+            properties: Some(boost_proto::json::json_to_struct(
+                &serde_json::json!({"note": "a\u{0}b"}),
+            )),
+            ..event("nul_inside")
+        },
+    ];
+    let answer = batch(&mut ingest, &key, sent).await.expect("batch");
+    assert_eq!((answer.accepted, answer.rejected), (3, 2), "{answer:?}");
+    assert_eq!(answer.results[3].field, "events[3].log");
+    assert_eq!(answer.results[4].field, "events[4].properties");
+
+    assert_eq!(wait_stored(&stack, project, 3).await.len(), 3);
+    let mut query = query_client(&stack).await;
+    let listed = list(&mut query, &key, ListEventsRequest::default())
+        .await
+        .expect("list");
+    let by_type = |t: &str| {
+        let stored = listed
+            .events
+            .iter()
+            .filter_map(|e| e.event.as_ref())
+            .find(|e| e.r#type == t)
+            .unwrap_or_else(|| panic!("{t} not listed"));
+        (EventKind::try_from(stored.kind).ok(), stored.body.clone())
+    };
+    assert_eq!(by_type("app.log"), (Some(EventKind::Log), Some(log)));
+    assert_eq!(by_type("latency"), (Some(EventKind::Metric), Some(metric)));
+    assert_eq!(by_type("GET /users"), (Some(EventKind::Span), Some(span)));
+}
+
+/// The subject of the first QuotaFailure violation a status carries.
+fn quota_subject(status: &tonic::Status) -> String {
+    status
+        .get_error_details()
+        .quota_failure()
+        .and_then(|q| q.violations.first())
+        .map(|v| v.subject.clone())
+        .unwrap_or_else(|| panic!("no QuotaFailure in {status:?}"))
+}
+
+#[tokio::test]
+async fn test_rate_limits_per_key_per_user_and_per_address() {
+    use boost_testkit::stack::url;
+    use tonic::metadata::MetadataValue;
+
+    let stack = Stack::start().await;
+    let (project, key) = stack.project_with_key(&["events:write"]).await;
+    let second_key = stack.key_for(project, &["events:write"]).await;
+    let by_user = |users: &[&str]| IngestBatchRequest {
+        events: users
+            .iter()
+            .map(|u| Event {
+                user_id: u.to_string(),
+                ..event("limited")
+            })
+            .collect(),
+    };
+
+    // Per key (6 per window) and per end user (3 per window).
+    let limited = stack
+        .spawn_ingest(&[
+            "--rate-limit-key-events",
+            "6",
+            "--rate-limit-user-events",
+            "3",
+        ])
+        .await;
+    let mut ingest = IngestServiceClient::connect(url(limited))
+        .await
+        .expect("connect");
+    let answer = ingest
+        .ingest_batch(with_key(&key, by_user(&["u1", "u1", "u2"])))
+        .await
+        .expect("within every limit");
+    assert_eq!(header(answer.metadata(), "x-ratelimit-limit"), Some(6));
+    assert_eq!(header(answer.metadata(), "x-ratelimit-remaining"), Some(3));
+    assert_eq!(answer.into_inner().accepted, 3);
+
+    // u1 would reach 4 of 3: only u1's events are refused, retryable.
+    let answer = ingest
+        .ingest_batch(with_key(&key, by_user(&["u1", "u3", "u1"])))
+        .await
+        .expect("partly within limits")
+        .into_inner();
+    assert_eq!((answer.accepted, answer.rejected), (1, 2), "{answer:?}");
+    for refused in [&answer.results[0], &answer.results[2]] {
+        assert_eq!(refused.status, EventStatus::Rejected as i32);
+        assert!(refused.retryable && refused.reason.contains("user rate limit"));
+    }
+
+    // The key has used its 6: the whole call is refused, naming the key limit.
+    let status = ingest
+        .ingest_batch(with_key(&key, by_user(&["u9"])))
+        .await
+        .expect_err("key over its limit");
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert_eq!(quota_subject(&status), "api_key");
+
+    // Another key of the same project has its own window, but u1 is still over.
+    ingest
+        .ingest_batch(with_key(&second_key, by_user(&["u9"])))
+        .await
+        .expect("second key within its limit");
+    let status = track(
+        &mut ingest,
+        &second_key,
+        Event {
+            user_id: "u1".into(),
+            ..event("limited")
+        },
+    )
+    .await
+    .expect_err("u1 over its limit");
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert_eq!(quota_subject(&status), "user");
+
+    // Per client address (4 per window), taken from x-forwarded-for.
+    let proxied = stack
+        .spawn_ingest(&[
+            "--rate-limit-address-events",
+            "4",
+            "--trust-forwarded-for",
+            "true",
+        ])
+        .await;
+    let mut ingest = IngestServiceClient::connect(url(proxied))
+        .await
+        .expect("connect");
+    let from = |address: &'static str, n: usize| {
+        let mut request = with_key(&second_key, by_user(&vec![""; n]));
+        request
+            .metadata_mut()
+            .insert("x-forwarded-for", MetadataValue::from_static(address));
+        request
+    };
+    ingest
+        .ingest_batch(from("203.0.113.9, 10.0.0.1", 4))
+        .await
+        .expect("first address within its limit");
+    let status = ingest
+        .ingest_batch(from("203.0.113.9", 1))
+        .await
+        .expect_err("first address over its limit");
+    assert_eq!(quota_subject(&status), "client_address");
+    ingest
+        .ingest_batch(from("203.0.113.10", 1))
+        .await
+        .expect("another address has its own window");
+}
+
+#[tokio::test]
+async fn test_compressed_records_are_stored() {
+    use boost_testkit::stack::url;
+
+    let stack = Stack::start().await;
+    for codec in ["gzip", "lz4"] {
+        let (project, key) = stack.project_with_key(&["events:write"]).await;
+        let compressing = stack.spawn_ingest(&["--kafka-compression", codec]).await;
+        let mut ingest = IngestServiceClient::connect(url(compressing))
+            .await
+            .expect("connect");
+        let events = (0..50).map(|_| event("compressed")).collect();
+        let answer = batch(&mut ingest, &key, events).await.expect(codec);
+        assert_eq!(answer.accepted, 50, "{codec}");
+        assert_eq!(
+            wait_stored(&stack, project, 50).await.len(),
+            50,
+            "{codec} records read back by the processor"
+        );
+    }
+}

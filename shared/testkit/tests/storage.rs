@@ -29,6 +29,7 @@ fn row(project_id: Uuid, occurred_at: SystemTime) -> StoredEvent {
         service: String::new(),
         user_id: String::new(),
         properties: serde_json::json!({}),
+        telemetry: None,
     }
 }
 
