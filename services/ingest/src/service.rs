@@ -279,7 +279,7 @@ impl IngestLogic {
         let outcome = results.pop().expect("one result per event");
         match outcome {
             Submitted::Done(result) => Ok(result),
-            Submitted::Failed(_, _, err) => Err(err.into()),
+            Submitted::Failed(_, _, err) => Err(err),
         }
     }
 
@@ -322,7 +322,7 @@ impl IngestLogic {
         }
         // Nothing written and nothing else to say: the whole call failed.
         if results.is_empty() && !failures.is_empty() {
-            return Err(failures.swap_remove(0).2.into());
+            return Err(failures.swap_remove(0).2);
         }
         for (index, event_id, err) in failures {
             let (field, reason, retryable) = err.as_rejection();
