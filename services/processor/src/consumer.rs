@@ -15,7 +15,7 @@ use boost_server::error::error_chain;
 use boost_storage::Pool;
 use tokio_util::sync::CancellationToken;
 
-use crate::store;
+use crate::{handlers::Registry, store};
 
 /// What every partition loop shares.
 pub struct Consumer {
@@ -29,6 +29,8 @@ pub struct Consumer {
     pub fetch_max_wait: Duration,
     /// Fetch size bound.
     pub fetch_max_bytes: i32,
+    /// Event handlers by kind.
+    pub registry: Registry,
 }
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -86,9 +88,13 @@ impl Consumer {
             let records: Vec<_> = records.into_iter().filter(|r| r.offset >= offset).collect();
             let Some(last) = records.last() else { continue };
             let next = last.offset + 1;
-            let batch = store::decode(&records);
-            for (dead_offset, _, reason, _) in &batch.dead {
-                tracing::warn!(partition, offset = dead_offset, reason = %reason, "dead-lettering record");
+            let batch = store::decode(&records, &self.registry);
+            for dead in &batch.unreadable {
+                tracing::warn!(partition, offset = dead.offset, reason = %dead.error, "dead-lettering record");
+            }
+            for refused in &batch.refused {
+                tracing::warn!(partition, offset = refused.offset, event_id = %refused.event_id,
+                    handler = refused.handler, reason = %refused.error, "dead-lettering event");
             }
             let written = self
                 .retry(&cancel, "store batch", || {

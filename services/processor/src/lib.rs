@@ -4,12 +4,14 @@
 //! (`BOOST_PROCESSOR_PARTITIONS`, default all) and offsets live in PostgreSQL.
 //!
 //! - [`config`]: flags and env vars
+//! - [`handlers`]: the handler registry: one handler per event kind
 //! - [`store`]: record → rows, and the one transaction per batch
 //! - [`consumer`]: the per-partition fetch loop
 //! - [`run`]: builds everything and serves health; used by `main` and by tests
 
 pub mod config;
 pub mod consumer;
+pub mod handlers;
 pub mod store;
 
 use std::{future::Future, sync::Arc};
@@ -43,6 +45,7 @@ pub async fn run(
         topic: config.kafka.topic.clone(),
         fetch_max_wait: config.fetch_max_wait,
         fetch_max_bytes: config.fetch_max_bytes,
+        registry: handlers::Registry::standard(),
     });
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();

@@ -1,20 +1,26 @@
-//! Records the processor could not store as events, kept with the reason so
-//! nothing acknowledged silently disappears.
+//! What the processor could not store, kept with the reason so nothing
+//! acknowledged silently disappears: whole records it could not decode, and
+//! single events a handler refused (status `failed`, with an attempt count).
 
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
 use crate::StorageError;
 
-/// A record that could not be stored as events.
-#[derive(Debug, Clone)]
-pub struct DeadLetter<'a> {
+/// Where a dead letter was read from.
+#[derive(Debug, Clone, Copy)]
+pub struct Position<'a> {
     /// Kafka topic.
     pub topic: &'a str,
     /// Kafka partition.
     pub partition: i32,
-    /// Kafka offset.
+    /// Kafka offset of the record.
     pub offset: i64,
+}
+
+/// A record that could not be decoded at all.
+#[derive(Debug, Clone)]
+pub struct DeadRecord<'a> {
     /// Project, when the record could be read that far.
     pub project_id: Option<Uuid>,
     /// Why it failed.
@@ -23,26 +29,82 @@ pub struct DeadLetter<'a> {
     pub payload: &'a [u8],
 }
 
-/// Stores a dead letter; storing the same record twice is a no-op.
-pub async fn insert(
+/// One event of a record that a handler refused.
+#[derive(Debug, Clone)]
+pub struct DeadEvent<'a> {
+    /// Its project.
+    pub project_id: Uuid,
+    /// Its id.
+    pub event_id: Uuid,
+    /// Its position in the record.
+    pub event_index: i32,
+    /// The handler that refused it.
+    pub handler: &'a str,
+    /// Why.
+    pub error: &'a str,
+    /// The encoded `boost.common.v1.Event`, for inspection and replay.
+    pub payload: &'a [u8],
+}
+
+/// Stores a whole-record dead letter; storing the same record twice is a no-op.
+pub async fn insert_record(
     client: &impl GenericClient,
-    letter: &DeadLetter<'_>,
+    at: Position<'_>,
+    letter: &DeadRecord<'_>,
 ) -> Result<(), StorageError> {
     client
         .execute(
             "INSERT INTO dead_letters (topic, partition, \"offset\", project_id, error, payload)
              VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (topic, partition, \"offset\") DO NOTHING",
+             ON CONFLICT (topic, partition, \"offset\", event_index) DO NOTHING",
             &[
-                &letter.topic,
-                &letter.partition,
-                &letter.offset,
+                &at.topic,
+                &at.partition,
+                &at.offset,
                 &letter.project_id,
                 &letter.error,
                 &letter.payload,
             ],
         )
         .await
-        .map_err(|e| StorageError::query("insert dead letter", e))?;
+        .map_err(|e| StorageError::query("insert dead record", e))?;
+    Ok(())
+}
+
+/// Stores a failed event. The same event failing again from another record
+/// (a replay) counts one more attempt and is `failed` again; the same record
+/// read twice (a crash replay) changes nothing.
+pub async fn insert_event(
+    client: &impl GenericClient,
+    at: Position<'_>,
+    letter: &DeadEvent<'_>,
+) -> Result<(), StorageError> {
+    client
+        .execute(
+            "INSERT INTO dead_letters AS d (topic, partition, \"offset\", event_index, project_id,
+                                           event_id, handler, error, payload)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (project_id, event_id) WHERE event_id IS NOT NULL DO UPDATE SET
+                 attempts = d.attempts + CASE
+                     WHEN (d.topic, d.partition, d.\"offset\") = (EXCLUDED.topic, EXCLUDED.partition, EXCLUDED.\"offset\")
+                     THEN 0 ELSE 1 END,
+                 topic = EXCLUDED.topic, partition = EXCLUDED.partition,
+                 \"offset\" = EXCLUDED.\"offset\", event_index = EXCLUDED.event_index,
+                 handler = EXCLUDED.handler, error = EXCLUDED.error, payload = EXCLUDED.payload,
+                 status = 'failed', updated_at = now()",
+            &[
+                &at.topic,
+                &at.partition,
+                &at.offset,
+                &letter.event_index,
+                &letter.project_id,
+                &letter.event_id,
+                &letter.handler,
+                &letter.error,
+                &letter.payload,
+            ],
+        )
+        .await
+        .map_err(|e| StorageError::query("insert dead event", e))?;
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! Stored events: bulk insert (duplicates skipped by the primary key) and
-//! keyset-paginated listing.
+//! Stored events: bulk insert (duplicates skipped by the primary key, with
+//! end users and hourly rollups updated from the new rows in the same
+//! statement) and keyset-paginated listing.
 
 use std::time::SystemTime;
 
@@ -183,25 +184,51 @@ impl TryFrom<Row> for StoredEvent {
 }
 
 const INSERT_BATCH: &str = "
-INSERT INTO events (project_id, event_id, kind, type, occurred_at, received_at, service, user_id,
-                    properties, severity, message, metric_name, metric_value, metric_unit,
-                    trace_id, span_id, parent_span_id, duration_us, span_error)
-SELECT u.* FROM UNNEST($1::uuid[], $2::uuid[], $3::int2[], $4::text[], $5::timestamptz[],
-                       $6::timestamptz[], $7::text[], $8::text[], $9::jsonb[], $10::int2[],
-                       $11::text[], $12::text[], $13::float8[], $14::text[], $15::text[],
-                       $16::text[], $17::text[], $18::int8[], $19::bool[])
-    AS u (project_id, event_id, kind, type, occurred_at, received_at, service, user_id,
-          properties, severity, message, metric_name, metric_value, metric_unit,
-          trace_id, span_id, parent_span_id, duration_us, span_error)
--- Events of a project deleted meanwhile are dropped, as the cascade would have.
-WHERE EXISTS (SELECT 1 FROM projects p WHERE p.id = u.project_id)
-ON CONFLICT (project_id, event_id) DO NOTHING";
+WITH new AS (
+    INSERT INTO events (project_id, event_id, kind, type, occurred_at, received_at, service,
+                        user_id, properties, severity, message, metric_name, metric_value,
+                        metric_unit, trace_id, span_id, parent_span_id, duration_us, span_error)
+    SELECT u.* FROM UNNEST($1::uuid[], $2::uuid[], $3::int2[], $4::text[], $5::timestamptz[],
+                           $6::timestamptz[], $7::text[], $8::text[], $9::jsonb[], $10::int2[],
+                           $11::text[], $12::text[], $13::float8[], $14::text[], $15::text[],
+                           $16::text[], $17::text[], $18::int8[], $19::bool[])
+        AS u (project_id, event_id, kind, type, occurred_at, received_at, service, user_id,
+              properties, severity, message, metric_name, metric_value, metric_unit,
+              trace_id, span_id, parent_span_id, duration_us, span_error)
+    -- Events of a project deleted meanwhile are dropped, as the cascade would have.
+    WHERE EXISTS (SELECT 1 FROM projects p WHERE p.id = u.project_id)
+    ON CONFLICT (project_id, event_id) DO NOTHING
+    RETURNING project_id, occurred_at, service, type, kind, user_id, properties
+), rollups AS (
+    INSERT INTO event_rollups_hourly AS r
+           (project_id, hour, service, type, kind, source_partition, events)
+    SELECT project_id, date_trunc('hour', occurred_at, 'UTC'), service, type, kind, $20, count(*)
+    FROM new GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (project_id, hour, service, type, kind, source_partition)
+    DO UPDATE SET events = r.events + EXCLUDED.events
+), users AS (
+    INSERT INTO end_users AS e (project_id, user_id, traits, first_seen, last_seen, events)
+    SELECT project_id, user_id,
+           jsonb_merge_agg(properties ORDER BY occurred_at) FILTER (WHERE kind = 2),
+           min(occurred_at), max(occurred_at), count(*)
+    FROM new WHERE user_id <> '' GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (project_id, user_id) DO UPDATE SET
+        traits = e.traits || coalesce(EXCLUDED.traits, '{}'),
+        first_seen = least(e.first_seen, EXCLUDED.first_seen),
+        last_seen = greatest(e.last_seen, EXCLUDED.last_seen),
+        events = e.events + EXCLUDED.events
+)
+SELECT count(*) FROM new";
 
 /// Inserts events in one statement; rows whose (project, event_id) exists are
-/// skipped, and so are rows of projects that no longer exist. Returns how
-/// many rows were new.
+/// skipped, and so are rows of projects that no longer exist. From the rows
+/// that were new, the same statement adds to the hourly rollups (under
+/// `partition`) and to the end users (traits merged from IDENTIFY events).
+/// Run it in the transaction that saves the offset: a replay then finds no
+/// new rows and counts nothing twice. Returns how many rows were new.
 pub async fn insert_batch(
     client: &impl GenericClient,
+    partition: i32,
     events: &[StoredEvent],
 ) -> Result<u64, StorageError> {
     if events.is_empty() {
@@ -234,8 +261,8 @@ pub async fn insert_batch(
         .prepare_cached(INSERT_BATCH)
         .await
         .map_err(|e| StorageError::query("prepare insert events", e))?;
-    client
-        .execute(
+    let row = client
+        .query_one(
             &statement,
             &[
                 &project_ids,
@@ -257,10 +284,12 @@ pub async fn insert_batch(
                 &parent_span_id,
                 &duration_us,
                 &span_error,
+                &partition,
             ],
         )
         .await
-        .map_err(|e| StorageError::query("insert events", e))
+        .map_err(|e| StorageError::query("insert events", e))?;
+    Ok(row.get::<_, i64>(0) as u64)
 }
 
 /// Position after which the next page starts: the last row of the previous page.

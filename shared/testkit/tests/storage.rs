@@ -45,8 +45,10 @@ async fn test_pagination_returns_every_row_once_newest_first() {
     let rows: Vec<StoredEvent> = (0..250)
         .map(|i| row(project, base + Duration::from_secs(i / 10)))
         .collect();
-    events::insert_batch(&client, &rows).await.expect("insert");
-    events::insert_batch(&client, &[row(other_project, base)])
+    events::insert_batch(&client, 0, &rows)
+        .await
+        .expect("insert");
+    events::insert_batch(&client, 0, &[row(other_project, base)])
         .await
         .expect("insert other tenant");
 
@@ -69,7 +71,7 @@ async fn test_pagination_returns_every_row_once_newest_first() {
         if page_number == 0 {
             // New events arriving meanwhile must not disturb the pages after the first.
             let newer: Vec<StoredEvent> = (0..5).map(|_| row(project, SystemTime::now())).collect();
-            events::insert_batch(&client, &newer)
+            events::insert_batch(&client, 0, &newer)
                 .await
                 .expect("insert newer");
         }

@@ -102,3 +102,21 @@ where
     }
     false
 }
+
+/// Counts that must agree for `project`: (events stored, their sum in the
+/// hourly rollups, events with a user_id, their sum over end users).
+pub async fn derived_counts(stack: &Stack, project: uuid::Uuid) -> (i64, i64, i64, i64) {
+    let pool = stack.db.pool();
+    let client = pool.get().await.expect("connection");
+    let row = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM events WHERE project_id = $1),
+                    (SELECT coalesce(sum(events), 0)::int8 FROM event_rollups_hourly WHERE project_id = $1),
+                    (SELECT count(*) FROM events WHERE project_id = $1 AND user_id <> ''),
+                    (SELECT coalesce(sum(events), 0)::int8 FROM end_users WHERE project_id = $1)",
+            &[&project],
+        )
+        .await
+        .expect("derived counts");
+    (row.get(0), row.get(1), row.get(2), row.get(3))
+}

@@ -1,0 +1,195 @@
+//! The processor over real PostgreSQL and broker: handlers, end users,
+//! hourly rollups and per-event dead letters.
+
+mod common;
+
+use std::{
+    collections::BTreeMap,
+    time::{Duration, SystemTime},
+};
+
+use boost_kafka::{
+    KafkaArgs, client, record,
+    rskafka::client::partition::Compression,
+};
+use boost_proto::{
+    common::v1::{Event, EventBatchRecord, EventKind},
+    ingest::v1::IngestBatchRequest,
+    json::json_to_struct,
+    prost_types::Timestamp,
+};
+use boost_testkit::Stack;
+use common::*;
+use uuid::Uuid;
+
+fn at(seconds_ago: u64) -> Option<Timestamp> {
+    Some(Timestamp::from(
+        SystemTime::now() - Duration::from_secs(seconds_ago),
+    ))
+}
+
+fn user_event(kind: EventKind, event_type: &str, user: &str, seconds_ago: u64) -> Event {
+    Event {
+        kind: kind as i32,
+        user_id: user.into(),
+        timestamp: at(seconds_ago),
+        service: "web".into(),
+        ..event(event_type)
+    }
+}
+
+fn traits(json: serde_json::Value) -> Option<boost_proto::prost_types::Struct> {
+    Some(json_to_struct(&json))
+}
+
+#[tokio::test]
+async fn test_users_and_rollups_follow_the_new_rows() {
+    let stack = Stack::start().await;
+    let (project, key) = stack.project_with_key(&["events:write"]).await;
+    let mut ingest = ingest_client(&stack).await;
+    let events = vec![
+        Event {
+            properties: traits(serde_json::json!({"plan": "free", "name": "Ada"})),
+            ..user_event(EventKind::Identify, "identify", "u1", 300)
+        },
+        user_event(EventKind::Track, "page_viewed", "u1", 200),
+        user_event(EventKind::Track, "page_viewed", "u1", 100),
+        Event {
+            properties: traits(serde_json::json!({"plan": "pro", "seats": 3})),
+            ..user_event(EventKind::Identify, "identify", "u1", 50)
+        },
+        user_event(EventKind::Track, "checkout", "u2", 10),
+        event("anonymous"),
+    ];
+    let answer = ingest
+        .ingest_batch(with_key(&key, IngestBatchRequest { events }))
+        .await
+        .expect("batch")
+        .into_inner();
+    assert_eq!(answer.accepted, 6);
+    let stored = eventually(Duration::from_secs(10), || async {
+        derived_counts(&stack, project).await == (6, 6, 5, 5)
+    })
+    .await;
+    assert!(stored, "counts: {:?}", derived_counts(&stack, project).await);
+
+    let pool = stack.db.pool();
+    let client = pool.get().await.expect("connection");
+    let u1 = client
+        .query_one(
+            "SELECT traits, events, last_seen > first_seen FROM end_users
+             WHERE project_id = $1 AND user_id = 'u1'",
+            &[&project],
+        )
+        .await
+        .expect("u1 stored");
+    assert_eq!(
+        u1.get::<_, serde_json::Value>(0),
+        serde_json::json!({"plan": "pro", "name": "Ada", "seats": 3}),
+        "later traits win, earlier ones stay"
+    );
+    assert_eq!(u1.get::<_, i64>(1), 4);
+    assert!(u1.get::<_, bool>(2));
+    let by_type: BTreeMap<String, i64> = client
+        .query(
+            "SELECT type, sum(events)::int8 FROM event_rollups_hourly
+             WHERE project_id = $1 GROUP BY type",
+            &[&project],
+        )
+        .await
+        .expect("rollups")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let expected: BTreeMap<String, i64> = [
+        ("anonymous", 1),
+        ("checkout", 1),
+        ("identify", 2),
+        ("page_viewed", 2),
+    ]
+    .into_iter()
+    .map(|(t, n)| (t.to_string(), n))
+    .collect();
+    assert_eq!(by_type, expected);
+}
+
+#[tokio::test]
+async fn test_refused_event_is_dead_lettered_with_attempts_and_the_rest_is_stored() {
+    let stack = Stack::start().await;
+    let (project, _) = stack.project_with_key(&["events:write"]).await;
+    let args = KafkaArgs::with_brokers(&stack.broker.address);
+    let kafka = client::connect(&args, "test").await.expect("kafka");
+    let partition = client::partition_client(&kafka, &args.topic, 0)
+        .await
+        .expect("partition");
+    // Written straight to the topic, past ingest's validation: an IDENTIFY
+    // without a user and a LOG without its body, between two good events.
+    let bad_identify = Event {
+        event_id: Uuid::now_v7().to_string(),
+        kind: EventKind::Identify as i32,
+        ..event("identify")
+    };
+    let bad_log = Event {
+        event_id: Uuid::now_v7().to_string(),
+        kind: EventKind::Log as i32,
+        ..event("app.log")
+    };
+    let good = |name: &str| Event {
+        event_id: Uuid::now_v7().to_string(),
+        kind: EventKind::Track as i32,
+        timestamp: at(1),
+        ..event(name)
+    };
+    let produce = |events: Vec<Event>| {
+        let partition = &partition;
+        async move {
+            let record = record::encode(&EventBatchRecord {
+                project_id: project.to_string(),
+                events,
+                receive_time: at(0),
+            });
+            partition
+                .produce(vec![record], Compression::NoCompression)
+                .await
+                .expect("produce");
+        }
+    };
+    produce(vec![
+        good("first"),
+        bad_identify.clone(),
+        bad_log.clone(),
+        good("second"),
+    ])
+    .await;
+    // The same bad identify again, as a replay would send it.
+    produce(vec![bad_identify.clone(), good("third")]).await;
+
+    let pool = stack.db.pool();
+    let done = eventually(Duration::from_secs(10), || async {
+        derived_counts(&stack, project).await.0 == 3
+    })
+    .await;
+    assert!(done, "the good events around the refused ones were not stored");
+    let client = pool.get().await.expect("connection");
+    let letters: BTreeMap<String, (String, String, i32)> = client
+        .query(
+            "SELECT event_id::text, handler, status, attempts FROM dead_letters
+             WHERE project_id = $1 AND event_id IS NOT NULL",
+            &[&project],
+        )
+        .await
+        .expect("dead letters")
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3))))
+        .collect();
+    assert_eq!(
+        letters.get(&bad_identify.event_id),
+        Some(&("identify".to_string(), "failed".to_string(), 2)),
+        "{letters:?}"
+    );
+    assert_eq!(
+        letters.get(&bad_log.event_id),
+        Some(&("telemetry".to_string(), "failed".to_string(), 1)),
+        "{letters:?}"
+    );
+}
