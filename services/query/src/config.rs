@@ -1,6 +1,8 @@
 //! Query service configuration.
 
-use boost_server::config::{AuthClientArgs, GrpcArgs, TelemetryArgs};
+use std::time::Duration;
+
+use boost_server::config::{AuthClientArgs, GrpcArgs, TelemetryArgs, parse_millis};
 use boost_server::service::ServiceConfig;
 use boost_storage::PostgresArgs;
 
@@ -11,6 +13,12 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "BOOST_QUERY_LISTEN", default_value = "127.0.0.1:50053")]
     pub listen: String,
+    /// How often TailEvents looks for newly stored events (ms).
+    #[arg(long = "tail-poll-ms", env = "BOOST_QUERY_TAIL_POLL_MS", default_value = "500", value_parser = parse_millis)]
+    pub tail_poll: Duration,
+    /// Longest a TailEvents stream stays open (ms); the client reopens it.
+    #[arg(long = "tail-max-ms", env = "BOOST_QUERY_TAIL_MAX_MS", default_value = "600000", value_parser = parse_millis)]
+    pub tail_max: Duration,
     /// Where auth is.
     #[command(flatten)]
     pub auth: AuthClientArgs,
@@ -38,6 +46,12 @@ impl ServiceConfig for Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if self.tail_poll < Duration::from_millis(50) || self.tail_poll > Duration::from_secs(60) {
+            return Err("BOOST_QUERY_TAIL_POLL_MS must be between 50 and 60000".into());
+        }
+        if self.tail_max < self.tail_poll {
+            return Err("BOOST_QUERY_TAIL_MAX_MS must be at least BOOST_QUERY_TAIL_POLL_MS".into());
+        }
         self.grpc.validate()?;
         self.postgres.validate()
     }

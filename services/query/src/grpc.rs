@@ -1,24 +1,57 @@
 //! Thin tonic adapter for `boost.query.v1.QueryService`.
 
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    time::{Duration, Instant, SystemTime},
+};
+
 use boost_proto::query::v1::{
-    ListEventsRequest, ListEventsResponse, query_service_server::QueryService,
+    AggregateRequest, AggregateResponse, GetEventRequest, GetEventResponse, GetMetricsRequest,
+    GetMetricsResponse, GetUserRequest, GetUserResponse, ListEventsRequest, ListEventsResponse,
+    ListUsersRequest, ListUsersResponse, TailEventsRequest, TailEventsResponse,
+    query_service_server::QueryService,
 };
 use boost_server::{ApiError, auth::principal};
+use boost_storage::filter::EventFilter;
+use tokio::sync::mpsc;
+use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
-use crate::service::QueryLogic;
+use crate::service::{QueryError, QueryLogic, to_proto};
+
+/// Rows one tail poll reads at most.
+const TAIL_BATCH: i64 = 2000;
+/// How far back each tail poll looks again: a batch committed late can carry
+/// a `stored_at` (its transaction's start) before rows already sent. After a
+/// full poll the next one continues right after the last row instead, so a
+/// flood cannot pin the tail to the same rows (late commits may then be missed).
+const TAIL_OVERLAP: Duration = Duration::from_secs(5);
 
 /// The `QueryService` implementation.
 pub struct QueryApi {
     /// Domain logic.
     logic: QueryLogic,
+    /// TailEvents poll interval.
+    tail_poll: Duration,
+    /// TailEvents longest stream.
+    tail_max: Duration,
 }
 
 impl QueryApi {
     /// An adapter over `logic`.
-    pub fn new(logic: QueryLogic) -> Self {
-        Self { logic }
+    pub fn new(logic: QueryLogic, tail_poll: Duration, tail_max: Duration) -> Self {
+        Self {
+            logic,
+            tail_poll,
+            tail_max,
+        }
     }
+}
+
+fn status(err: QueryError) -> Status {
+    Status::from(ApiError::from(err))
 }
 
 #[tonic::async_trait]
@@ -32,7 +65,148 @@ impl QueryService for QueryApi {
             .logic
             .list_events(&principal, request.get_ref())
             .await
-            .map_err(ApiError::from)?;
+            .map_err(status)?;
         Ok(Response::new(response))
+    }
+
+    async fn get_event(
+        &self,
+        request: Request<GetEventRequest>,
+    ) -> Result<Response<GetEventResponse>, Status> {
+        let principal = principal(&request)?;
+        let response = self
+            .logic
+            .get_event(&principal, &request.get_ref().event_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(response))
+    }
+
+    async fn get_user(
+        &self,
+        request: Request<GetUserRequest>,
+    ) -> Result<Response<GetUserResponse>, Status> {
+        let principal = principal(&request)?;
+        let user = self
+            .logic
+            .get_user(&principal, &request.get_ref().user_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(GetUserResponse { user: Some(user) }))
+    }
+
+    async fn list_users(
+        &self,
+        request: Request<ListUsersRequest>,
+    ) -> Result<Response<ListUsersResponse>, Status> {
+        let principal = principal(&request)?;
+        let response = self
+            .logic
+            .list_users(&principal, request.get_ref())
+            .await
+            .map_err(status)?;
+        Ok(Response::new(response))
+    }
+
+    async fn aggregate(
+        &self,
+        request: Request<AggregateRequest>,
+    ) -> Result<Response<AggregateResponse>, Status> {
+        let principal = principal(&request)?;
+        let response = self
+            .logic
+            .aggregate(&principal, request.get_ref())
+            .await
+            .map_err(status)?;
+        Ok(Response::new(response))
+    }
+
+    async fn get_metrics(
+        &self,
+        request: Request<GetMetricsRequest>,
+    ) -> Result<Response<GetMetricsResponse>, Status> {
+        let principal = principal(&request)?;
+        let response = self.logic.metrics(&principal).await.map_err(status)?;
+        Ok(Response::new(response))
+    }
+
+    type TailEventsStream = Pin<Box<dyn Stream<Item = Result<TailEventsResponse, Status>> + Send>>;
+
+    async fn tail_events(
+        &self,
+        request: Request<TailEventsRequest>,
+    ) -> Result<Response<Self::TailEventsStream>, Status> {
+        let principal = principal(&request)?;
+        let filter = self
+            .logic
+            .tail_filter(&principal, request.get_ref().filter.as_ref())
+            .map_err(status)?;
+        let (sender, receiver) = mpsc::channel(4);
+        let tail = Tail {
+            logic: self.logic.clone(),
+            filter,
+            poll: self.tail_poll,
+            until: Instant::now() + self.tail_max,
+        };
+        tokio::spawn(tail.run(sender));
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+}
+
+/// One TailEvents stream: polls for newly stored events until the client
+/// leaves or the stream's time is up.
+struct Tail {
+    logic: QueryLogic,
+    filter: EventFilter,
+    poll: Duration,
+    until: Instant,
+}
+
+impl Tail {
+    async fn run(self, sender: mpsc::Sender<Result<TailEventsResponse, Status>>) {
+        // The last (stored_at, event_id) seen.
+        let mut cursor = (SystemTime::now(), Uuid::nil());
+        // Ids sent recently, with their stored_at, so the overlap sends nothing twice.
+        let mut sent: HashMap<Uuid, SystemTime> = HashMap::new();
+        let mut saturated = false;
+        while Instant::now() < self.until {
+            tokio::select! {
+                () = sender.closed() => return,
+                () = tokio::time::sleep(self.poll) => {}
+            }
+            let after = if saturated {
+                cursor
+            } else {
+                (cursor.0 - TAIL_OVERLAP, Uuid::nil())
+            };
+            let rows = match self
+                .logic
+                .stored_since(&self.filter, after, TAIL_BATCH)
+                .await
+            {
+                Ok(rows) => rows,
+                Err(err) => {
+                    let _ = sender.send(Err(status(err))).await;
+                    return;
+                }
+            };
+            saturated = rows.len() as i64 == TAIL_BATCH;
+            let mut events = Vec::new();
+            for (stored_at, row) in rows {
+                cursor = cursor.max((stored_at, row.event_id));
+                if sent.insert(row.event_id, stored_at).is_none() {
+                    events.push(to_proto(row));
+                }
+            }
+            sent.retain(|_, stored_at| *stored_at + 2 * TAIL_OVERLAP > cursor.0);
+            if !events.is_empty()
+                && sender
+                    .send(Ok(TailEventsResponse { events }))
+                    .await
+                    .is_err()
+            {
+                return;
+            }
+        }
     }
 }

@@ -32,8 +32,13 @@ pub async fn run(
     boost_storage::pool::ping(&pool).await?;
     let authenticator = Arc::new(Authenticator::new(&config.auth)?);
     let rules = ScopeRules::new(&[("/boost.query.v1.QueryService/", Scope::EventsRead)]);
-    let server = QueryServiceServer::new(grpc::QueryApi::new(service::QueryLogic::new(pool)))
-        .max_decoding_message_size(config.grpc.max_message_bytes);
+    let api = grpc::QueryApi::new(
+        service::QueryLogic::new(pool),
+        config.tail_poll,
+        config.tail_max,
+    );
+    let server =
+        QueryServiceServer::new(api).max_decoding_message_size(config.grpc.max_message_bytes);
     GrpcServer::new(&config.grpc)
         .with_auth(AuthLayer::new(authenticator, rules))
         .add_service(server)

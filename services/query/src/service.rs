@@ -1,20 +1,33 @@
-//! Query domain logic. Every read is scoped to the caller's project.
+//! Query domain logic. Every read names the caller's project in its SQL and
+//! runs in a row-level-security transaction scoped to that project.
 
 use std::time::{Duration, SystemTime};
 
 use boost_proto::{
-    common::v1::{Event, LogBody, MetricBody, SpanBody, event::Body},
-    json::json_to_struct,
+    common::v1::{Event, EventKind, LogBody, MetricBody, Severity, SpanBody, event::Body},
+    json::{json_to_struct, struct_contains_nul, struct_to_json},
+    prost::Message,
     prost_types::Timestamp,
-    query::v1::{ListEventsRequest, ListEventsResponse, StoredEvent as PbStoredEvent},
+    query::v1::{
+        AggregateRequest, AggregateResponse, Bucket as PbBucket, EventFilter as PbFilter,
+        EventState, GetEventResponse, GetMetricsResponse, Group, GroupBy, ListEventsRequest,
+        ListEventsResponse, ListUsersRequest, ListUsersResponse, Order, Source,
+        StoredEvent as PbStoredEvent, Total, User,
+    },
 };
 use boost_server::{ApiError, auth::Principal};
 use boost_storage::{
     Pool, StorageError,
-    events::{self, Cursor, EventFilter, StoredEvent, Telemetry},
+    aggregates::{self, Bucket, GroupCount, Grouping},
+    dead_letters,
+    events::{self, Cursor, Page, StoredEvent, Telemetry},
+    filter::EventFilter,
+    tenant,
+    users::{self, EndUser},
 };
+use uuid::Uuid;
 
-use crate::page_token;
+use crate::page_token::{self, Listing};
 
 /// Page size when the caller sends none.
 pub const DEFAULT_PAGE_SIZE: i32 = 100;
@@ -22,8 +35,17 @@ pub const DEFAULT_PAGE_SIZE: i32 = 100;
 pub const MAX_PAGE_SIZE: i32 = 1000;
 /// Default window when no start time is given.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// Totals are exact up to this many rows, estimated above.
+pub const EXACT_TOTAL_UP_TO: i64 = 10_000;
+/// Groups Aggregate returns by default, and at most.
+pub const DEFAULT_GROUPS: i32 = 10;
+/// Most groups Aggregate returns.
+pub const MAX_GROUPS: i32 = 1000;
+/// Services GetMetrics ranks.
+const TOP_SERVICES: i64 = 5;
 /// Slack added to "now" for the default end time, matching ingest's future skew.
 const DEFAULT_END_SLACK: Duration = Duration::from_secs(300);
+const HOUR: Duration = Duration::from_secs(3600);
 
 /// Why a query failed.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +58,9 @@ pub enum QueryError {
         /// What is wrong.
         reason: String,
     },
+    /// Nothing with that id in the caller's project.
+    #[error("{0} not found")]
+    NotFound(&'static str),
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -45,6 +70,7 @@ impl From<QueryError> for ApiError {
     fn from(err: QueryError) -> Self {
         match err {
             QueryError::InvalidField { field, reason } => ApiError::bad_field(field, reason),
+            QueryError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
             QueryError::Storage(e) => e.into(),
         }
     }
@@ -54,6 +80,81 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> QueryError {
     QueryError::InvalidField {
         field,
         reason: reason.into(),
+    }
+}
+
+/// The `[start, end)` a request names, with the defaults filled in.
+fn time_range(
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+) -> Result<(SystemTime, SystemTime), QueryError> {
+    let end = match end {
+        Some(t) => {
+            SystemTime::try_from(t).map_err(|_| invalid("end_time", "not a valid timestamp"))?
+        }
+        None => SystemTime::now() + DEFAULT_END_SLACK,
+    };
+    let start = match start {
+        Some(t) => {
+            SystemTime::try_from(t).map_err(|_| invalid("start_time", "not a valid timestamp"))?
+        }
+        None => end - DEFAULT_WINDOW,
+    };
+    if start >= end {
+        return Err(invalid("start_time", "must be before end_time"));
+    }
+    Ok((start, end))
+}
+
+/// The storage filter for a request's filter message, checked field by field.
+fn to_filter(
+    project_id: Uuid,
+    (start, end): (SystemTime, SystemTime),
+    filter: Option<&PbFilter>,
+) -> Result<EventFilter, QueryError> {
+    let mut out = EventFilter::new(project_id, start, end);
+    let Some(filter) = filter else {
+        return Ok(out);
+    };
+    let text = |value: &str| (!value.is_empty()).then(|| value.to_string());
+    out.service = text(&filter.service);
+    out.event_type = text(&filter.r#type);
+    out.user_id = text(&filter.user_id);
+    out.kind = match EventKind::try_from(filter.kind) {
+        Ok(EventKind::Unspecified) => None,
+        Ok(kind) => Some(kind as i16),
+        Err(_) => return Err(invalid("filter.kind", "not an EventKind")),
+    };
+    out.min_severity = match Severity::try_from(filter.min_severity) {
+        Ok(Severity::Unspecified) => None,
+        Ok(severity) => Some(severity as i16),
+        Err(_) => return Err(invalid("filter.min_severity", "not a Severity")),
+    };
+    if out.min_severity.is_some() && out.kind.is_some_and(|k| k != EventKind::Log as i16) {
+        return Err(invalid("filter.min_severity", "applies to LOG events only"));
+    }
+    if let Some(properties) = &filter.properties {
+        if struct_contains_nul(properties) {
+            return Err(invalid(
+                "filter.properties",
+                "must not contain NUL characters",
+            ));
+        }
+        if !properties.fields.is_empty() {
+            out.properties = Some(struct_to_json(properties));
+        }
+    }
+    Ok(out)
+}
+
+fn page_size(requested: i32, field: &'static str) -> Result<i64, QueryError> {
+    match requested {
+        0 => Ok(i64::from(DEFAULT_PAGE_SIZE)),
+        n if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(i64::from(n)),
+        _ => Err(invalid(
+            field,
+            format!("must be between 0 and {MAX_PAGE_SIZE}"),
+        )),
     }
 }
 
@@ -70,63 +171,55 @@ impl QueryLogic {
         Self { pool }
     }
 
-    /// Lists the caller's events in a time range, newest first.
+    /// Lists the caller's matching events, newest or oldest first.
     pub async fn list_events(
         &self,
         principal: &Principal,
         request: &ListEventsRequest,
     ) -> Result<ListEventsResponse, QueryError> {
-        let now = SystemTime::now();
-        let end = match request.end_time {
-            Some(t) => {
-                SystemTime::try_from(t).map_err(|_| invalid("end_time", "not a valid timestamp"))?
-            }
-            None => now + DEFAULT_END_SLACK,
+        let range = time_range(request.start_time, request.end_time)?;
+        let filter = to_filter(principal.project_id, range, request.filter.as_ref())?;
+        let limit = page_size(request.page_size, "page_size")?;
+        let listing = match Order::try_from(request.order) {
+            Ok(Order::Unspecified | Order::NewestFirst) => Listing::EventsNewestFirst,
+            Ok(Order::OldestFirst) => Listing::EventsOldestFirst,
+            Err(_) => return Err(invalid("order", "not an Order")),
         };
-        let start = match request.start_time {
-            Some(t) => SystemTime::try_from(t)
-                .map_err(|_| invalid("start_time", "not a valid timestamp"))?,
-            None => end - DEFAULT_WINDOW,
+        let after = match request.page_token.as_str() {
+            "" => None,
+            token => Some(page_token::decode_event(listing, token).ok_or_else(|| {
+                invalid(
+                    "page_token",
+                    "not a token from a previous page of this listing and order",
+                )
+            })?),
         };
-        if start >= end {
-            return Err(invalid("start_time", "must be before end_time"));
-        }
-        let page_size = match request.page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            n if (1..=MAX_PAGE_SIZE).contains(&n) => n,
-            _ => {
-                return Err(invalid(
-                    "page_size",
-                    format!("must be between 0 and {MAX_PAGE_SIZE}"),
-                ));
-            }
-        };
-        let after = if request.page_token.is_empty() {
-            None
-        } else {
-            Some(
-                page_token::decode(&request.page_token)
-                    .ok_or_else(|| invalid("page_token", "not a token from a previous page"))?,
-            )
-        };
-        let filter = EventFilter {
-            project_id: principal.project_id,
-            start,
-            end,
+        let page = Page {
             // One extra row tells whether another page exists.
-            limit: i64::from(page_size) + 1,
+            limit: limit + 1,
             after,
+            oldest_first: listing == Listing::EventsOldestFirst,
         };
-        let client = self.pool.get().await.map_err(StorageError::from)?;
-        let mut rows = events::list(&client, &filter).await?;
-        let next_page_token = if rows.len() > page_size as usize {
-            rows.truncate(page_size as usize);
+        let mut client = self.pool.get().await.map_err(StorageError::from)?;
+        let tx = tenant::read_as(&mut client, principal.project_id).await?;
+        let mut rows = events::list(&tx, &filter, &page).await?;
+        let total = if request.include_total {
+            let (count, exact) = events::total(&tx, &filter, EXACT_TOTAL_UP_TO).await?;
+            Some(Total { count, exact })
+        } else {
+            None
+        };
+        let next_page_token = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
             rows.last()
                 .map(|last| {
-                    page_token::encode(&Cursor {
-                        occurred_at: last.occurred_at,
-                        event_id: last.event_id,
-                    })
+                    page_token::encode_event(
+                        listing,
+                        &Cursor {
+                            occurred_at: last.occurred_at,
+                            event_id: last.event_id,
+                        },
+                    )
                 })
                 .unwrap_or_default()
         } else {
@@ -135,11 +228,243 @@ impl QueryLogic {
         Ok(ListEventsResponse {
             events: rows.into_iter().map(to_proto).collect(),
             next_page_token,
+            total,
         })
+    }
+
+    /// One event: stored, failed (dead-lettered), or NOT_FOUND.
+    pub async fn get_event(
+        &self,
+        principal: &Principal,
+        event_id: &str,
+    ) -> Result<GetEventResponse, QueryError> {
+        let event_id: Uuid = event_id
+            .parse()
+            .map_err(|_| invalid("event_id", "must be a UUID"))?;
+        let mut client = self.pool.get().await.map_err(StorageError::from)?;
+        let tx = tenant::read_as(&mut client, principal.project_id).await?;
+        if let Some(row) = events::get(&tx, principal.project_id, event_id).await? {
+            return Ok(GetEventResponse {
+                state: EventState::Stored as i32,
+                event: Some(to_proto(row)),
+                ..Default::default()
+            });
+        }
+        let failed = dead_letters::failed_event(&tx, principal.project_id, event_id)
+            .await?
+            .ok_or(QueryError::NotFound("event"))?;
+        Ok(GetEventResponse {
+            state: EventState::Failed as i32,
+            event: Some(PbStoredEvent {
+                event: Event::decode(failed.payload.as_slice()).ok(),
+                receive_time: Some(Timestamp::from(failed.updated_at)),
+            }),
+            error: failed.error,
+            attempts: failed.attempts,
+        })
+    }
+
+    /// One end user of the caller's project.
+    pub async fn get_user(&self, principal: &Principal, user_id: &str) -> Result<User, QueryError> {
+        if user_id.is_empty() {
+            return Err(invalid("user_id", "is required"));
+        }
+        let mut client = self.pool.get().await.map_err(StorageError::from)?;
+        let tx = tenant::read_as(&mut client, principal.project_id).await?;
+        users::get(&tx, principal.project_id, user_id)
+            .await?
+            .map(user_to_proto)
+            .ok_or(QueryError::NotFound("user"))
+    }
+
+    /// The caller's end users, most recently seen first.
+    pub async fn list_users(
+        &self,
+        principal: &Principal,
+        request: &ListUsersRequest,
+    ) -> Result<ListUsersResponse, QueryError> {
+        let limit = page_size(request.page_size, "page_size")?;
+        let after = match request.page_token.as_str() {
+            "" => None,
+            token => Some(
+                page_token::decode_user(token)
+                    .ok_or_else(|| invalid("page_token", "not a token from a previous page"))?,
+            ),
+        };
+        let mut client = self.pool.get().await.map_err(StorageError::from)?;
+        let tx = tenant::read_as(&mut client, principal.project_id).await?;
+        let mut rows = users::list(&tx, principal.project_id, limit + 1, after.as_ref()).await?;
+        let next_page_token = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last()
+                .map(|u| page_token::encode_user(&(u.last_seen, u.user_id.clone())))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(ListUsersResponse {
+            users: rows.into_iter().map(user_to_proto).collect(),
+            next_page_token,
+        })
+    }
+
+    /// Counts grouped by one dimension, from rollups when they can answer.
+    pub async fn aggregate(
+        &self,
+        principal: &Principal,
+        request: &AggregateRequest,
+    ) -> Result<AggregateResponse, QueryError> {
+        let range = time_range(request.start_time, request.end_time)?;
+        let filter = to_filter(principal.project_id, range, request.filter.as_ref())?;
+        let bucket = match PbBucket::try_from(request.bucket) {
+            Ok(PbBucket::Unspecified | PbBucket::Hour) => Bucket::Hour,
+            Ok(PbBucket::Minute) => Bucket::Minute,
+            Ok(PbBucket::Day) => Bucket::Day,
+            Err(_) => return Err(invalid("bucket", "not a Bucket")),
+        };
+        let grouping = match GroupBy::try_from(request.group_by) {
+            Ok(GroupBy::Service) => Grouping::Service,
+            Ok(GroupBy::Type) => Grouping::Type,
+            Ok(GroupBy::Kind) => Grouping::Kind,
+            Ok(GroupBy::User) => Grouping::User,
+            Ok(GroupBy::Time) => Grouping::Time(bucket),
+            Ok(GroupBy::Unspecified) | Err(_) => {
+                return Err(invalid(
+                    "group_by",
+                    "is required: SERVICE, TYPE, KIND, USER or TIME",
+                ));
+            }
+        };
+        let limit = match request.limit {
+            0 => DEFAULT_GROUPS,
+            n if (1..=MAX_GROUPS).contains(&n) => n,
+            _ => {
+                return Err(invalid(
+                    "limit",
+                    format!("must be between 0 and {MAX_GROUPS}"),
+                ));
+            }
+        };
+        let from_rollups = aggregates::rollups_can_answer(&filter, grouping);
+        let mut client = self.pool.get().await.map_err(StorageError::from)?;
+        let tx = tenant::read_as(&mut client, principal.project_id).await?;
+        let groups =
+            aggregates::count(&tx, &filter, grouping, i64::from(limit), from_rollups).await?;
+        Ok(AggregateResponse {
+            groups: groups
+                .into_iter()
+                .map(|g| group_to_proto(g, grouping))
+                .collect(),
+            source: if from_rollups {
+                Source::Rollups
+            } else {
+                Source::Raw
+            } as i32,
+        })
+    }
+
+    /// The project's business metrics.
+    pub async fn metrics(&self, principal: &Principal) -> Result<GetMetricsResponse, QueryError> {
+        let project = principal.project_id;
+        let now = SystemTime::now();
+        let this_hour = floor_to_hour(now);
+        let day_start = this_hour - 23 * HOUR;
+        let all_time = EventFilter::new(project, SystemTime::UNIX_EPOCH, this_hour + 2 * HOUR);
+        let last_day = EventFilter::new(project, day_start, this_hour + 2 * HOUR);
+        let last_hour = EventFilter::new(project, now - HOUR, now + DEFAULT_END_SLACK);
+        let mut client = self.pool.get().await.map_err(StorageError::from)?;
+        let tx = tenant::read_as(&mut client, project).await?;
+        let total_events = aggregates::rollup_total(&tx, project, None).await?;
+        let last_24_hours = aggregates::rollup_total(&tx, project, Some(day_start)).await?;
+        let by_service = aggregates::count(
+            &tx,
+            &all_time,
+            Grouping::Service,
+            i64::from(MAX_GROUPS),
+            true,
+        )
+        .await?;
+        let top_services =
+            aggregates::count(&tx, &last_day, Grouping::Service, TOP_SERVICES, true).await?;
+        let by_hour =
+            aggregates::count(&tx, &last_day, Grouping::Time(Bucket::Hour), 48, true).await?;
+        let (last_hour, _) = events::total(&tx, &last_hour, i64::MAX - 1).await?;
+        let groups = |g: Vec<GroupCount>, grouping| {
+            g.into_iter().map(|g| group_to_proto(g, grouping)).collect()
+        };
+        Ok(GetMetricsResponse {
+            total_events,
+            last_hour,
+            last_24_hours,
+            by_service: groups(by_service, Grouping::Service),
+            top_services: groups(top_services, Grouping::Service),
+            by_hour: groups(by_hour, Grouping::Time(Bucket::Hour)),
+        })
+    }
+
+    /// Events matching `filter` stored after the (stored_at, event_id)
+    /// position `after`, for the live tail.
+    pub async fn stored_since(
+        &self,
+        filter: &EventFilter,
+        after: (SystemTime, Uuid),
+        limit: i64,
+    ) -> Result<Vec<(SystemTime, StoredEvent)>, QueryError> {
+        let mut client = self.pool.get().await.map_err(StorageError::from)?;
+        let tx = tenant::read_as(&mut client, filter.project_id).await?;
+        Ok(events::stored_since(&tx, filter, after, limit).await?)
+    }
+
+    /// The filter of a TailEvents request: any event time.
+    pub fn tail_filter(
+        &self,
+        principal: &Principal,
+        filter: Option<&PbFilter>,
+    ) -> Result<EventFilter, QueryError> {
+        let far = Duration::from_secs(100 * 365 * 24 * 3600);
+        let now = SystemTime::now();
+        to_filter(principal.project_id, (now - far, now + far), filter)
     }
 }
 
-fn to_proto(row: StoredEvent) -> PbStoredEvent {
+fn floor_to_hour(time: SystemTime) -> SystemTime {
+    let secs = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    SystemTime::UNIX_EPOCH + Duration::from_secs(secs - secs % 3600)
+}
+
+fn group_to_proto(group: GroupCount, grouping: Grouping) -> Group {
+    let key = match grouping {
+        // Kinds are stored as numbers; callers read names.
+        Grouping::Kind => group
+            .key
+            .parse::<i32>()
+            .ok()
+            .and_then(|k| EventKind::try_from(k).ok())
+            .map_or(group.key, |k| k.as_str_name().to_string()),
+        _ => group.key,
+    };
+    Group {
+        key,
+        bucket_start: group.bucket_start.map(Timestamp::from),
+        count: group.count,
+    }
+}
+
+fn user_to_proto(user: EndUser) -> User {
+    User {
+        user_id: user.user_id,
+        traits: Some(json_to_struct(&user.traits)),
+        first_seen: Some(Timestamp::from(user.first_seen)),
+        last_seen: Some(Timestamp::from(user.last_seen)),
+        event_count: user.events,
+    }
+}
+
+/// The wire form of a stored event.
+pub fn to_proto(row: StoredEvent) -> PbStoredEvent {
     PbStoredEvent {
         event: Some(Event {
             event_id: row.event_id.to_string(),
@@ -173,11 +498,9 @@ fn body(telemetry: Telemetry) -> Body {
             trace_id,
             span_id,
             parent_span_id: parent_span_id.unwrap_or_default(),
-            duration: Some(
-                Duration::from_micros(duration_us.max(0) as u64)
-                    .try_into()
-                    .unwrap_or_default(),
-            ),
+            duration: Duration::from_micros(duration_us.max(0) as u64)
+                .try_into()
+                .ok(),
             error,
         }),
     }

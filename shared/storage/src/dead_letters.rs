@@ -108,3 +108,38 @@ pub async fn insert_event(
         .map_err(|e| StorageError::query("insert dead event", e))?;
     Ok(())
 }
+
+/// A dead-lettered event as GetEvent shows it.
+#[derive(Debug, Clone)]
+pub struct FailedEvent {
+    /// The encoded `boost.common.v1.Event`.
+    pub payload: Vec<u8>,
+    /// Why the handler refused it.
+    pub error: String,
+    /// Tries so far.
+    pub attempts: i32,
+    /// When the record reached the processor last.
+    pub updated_at: std::time::SystemTime,
+}
+
+/// The dead letter of one event, if it failed (and was not replayed since).
+pub async fn failed_event(
+    client: &impl GenericClient,
+    project_id: Uuid,
+    event_id: Uuid,
+) -> Result<Option<FailedEvent>, StorageError> {
+    let row = client
+        .query_opt(
+            "SELECT payload, error, attempts, updated_at FROM dead_letters
+             WHERE project_id = $1 AND event_id = $2 AND status = 'failed'",
+            &[&project_id, &event_id],
+        )
+        .await
+        .map_err(|e| StorageError::query("get dead letter", e))?;
+    Ok(row.map(|row| FailedEvent {
+        payload: row.get(0),
+        error: row.get(1),
+        attempts: row.get(2),
+        updated_at: row.get(3),
+    }))
+}

@@ -8,7 +8,10 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::StorageError;
+use crate::{
+    StorageError,
+    filter::{EventFilter, Sql},
+};
 
 /// One event as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -301,64 +304,119 @@ pub struct Cursor {
     pub event_id: Uuid,
 }
 
-/// A time-range listing within one project.
+/// A page of a filtered listing.
 #[derive(Debug, Clone)]
-pub struct EventFilter {
-    /// Tenant.
-    pub project_id: Uuid,
-    /// Inclusive lower bound on `occurred_at`.
-    pub start: SystemTime,
-    /// Exclusive upper bound on `occurred_at`.
-    pub end: SystemTime,
+pub struct Page {
     /// Rows to return at most.
     pub limit: i64,
-    /// Continue after this row (newest-first order).
+    /// Continue after this row.
     pub after: Option<Cursor>,
+    /// Oldest first instead of newest first.
+    pub oldest_first: bool,
 }
 
-const LIST_NEWEST_FIRST: &str = concat!(
-    "SELECT ",
-    event_columns!(),
-    "
-FROM events
-WHERE project_id = $1 AND occurred_at >= $2 AND occurred_at < $3
-  AND (occurred_at, event_id) < ($4, $5)
-ORDER BY occurred_at DESC, event_id DESC
-LIMIT $6"
-);
-
-/// Lists events newest first. Keyset pagination: stable while new rows arrive.
+/// Lists matching events, newest (or oldest) first. Keyset pagination on
+/// (occurred_at, event_id): stable while new rows arrive.
 pub async fn list(
     client: &impl GenericClient,
     filter: &EventFilter,
+    page: &Page,
 ) -> Result<Vec<StoredEvent>, StorageError> {
-    // Without a cursor, start just past the range's end: every row in range qualifies.
-    let after = filter.after.unwrap_or(Cursor {
-        occurred_at: filter.end,
-        event_id: Uuid::max(),
-    });
-    let statement = client
-        .prepare_cached(LIST_NEWEST_FIRST)
-        .await
-        .map_err(|e| StorageError::query("prepare list events", e))?;
-    let rows = client
-        .query(
-            &statement,
-            &[
-                &filter.project_id,
-                &filter.start,
-                &filter.end,
-                &after.occurred_at,
-                &after.event_id,
-                &filter.limit,
-            ],
-        )
-        .await
-        .map_err(|e| StorageError::query("list events", e))?;
+    let mut sql = Sql::new(concat!("SELECT ", event_columns!(), " FROM events"));
+    filter.push_where(&mut sql);
+    let (direction, comparison) = if page.oldest_first {
+        ("ASC", ">")
+    } else {
+        ("DESC", "<")
+    };
+    if let Some(after) = page.after {
+        let time = sql.param(after.occurred_at);
+        let id = sql.param(after.event_id);
+        sql.push(&format!(
+            " AND (occurred_at, event_id) {comparison} ({time}, {id})"
+        ));
+    }
+    let limit = sql.param(page.limit);
+    sql.push(&format!(
+        " ORDER BY occurred_at {direction}, event_id {direction} LIMIT {limit}"
+    ));
+    let rows = sql.query(client, "list events").await?;
     rows.into_iter()
         .map(StoredEvent::try_from)
         .collect::<Result<_, _>>()
         .map_err(|e| StorageError::query("read events", e))
+}
+
+/// Matching rows counted exactly up to `exact_up_to`; above it, the
+/// planner's estimate. Returns (count, exact).
+pub async fn total(
+    client: &impl GenericClient,
+    filter: &EventFilter,
+    exact_up_to: i64,
+) -> Result<(i64, bool), StorageError> {
+    let mut sql = Sql::new("SELECT count(*) FROM (SELECT 1 FROM events");
+    filter.push_where(&mut sql);
+    let cap = sql.param(exact_up_to + 1);
+    sql.push(&format!(" LIMIT {cap}) capped"));
+    let counted: i64 = sql.query(client, "count events").await?[0].get(0);
+    if counted <= exact_up_to {
+        return Ok((counted, true));
+    }
+    let mut sql = Sql::new("EXPLAIN (FORMAT JSON) SELECT 1 FROM events");
+    filter.push_where(&mut sql);
+    let plan: serde_json::Value = sql.query(client, "estimate events").await?[0].get(0);
+    let estimate = plan[0]["Plan"]["Plan Rows"].as_f64().unwrap_or(0.0) as i64;
+    Ok((estimate.max(counted), false))
+}
+
+/// One event by id, within its project.
+pub async fn get(
+    client: &impl GenericClient,
+    project_id: Uuid,
+    event_id: Uuid,
+) -> Result<Option<StoredEvent>, StorageError> {
+    let row = client
+        .query_opt(
+            concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM events WHERE project_id = $1 AND event_id = $2"
+            ),
+            &[&project_id, &event_id],
+        )
+        .await
+        .map_err(|e| StorageError::query("get event", e))?;
+    row.map(StoredEvent::try_from)
+        .transpose()
+        .map_err(|e| StorageError::query("read event", e))
+}
+
+/// Events of a project stored after the (stored_at, event_id) position
+/// `after`, in that order: the live tail polls this.
+pub async fn stored_since(
+    client: &impl GenericClient,
+    filter: &EventFilter,
+    after: (SystemTime, Uuid),
+    limit: i64,
+) -> Result<Vec<(SystemTime, StoredEvent)>, StorageError> {
+    let mut sql = Sql::new(concat!(
+        "SELECT stored_at, ",
+        event_columns!(),
+        " FROM events"
+    ));
+    filter.push_where(&mut sql);
+    let time = sql.param(after.0);
+    let id = sql.param(after.1);
+    let limit = sql.param(limit);
+    sql.push(&format!(
+        " AND (stored_at, event_id) > ({time}, {id}) ORDER BY stored_at, event_id LIMIT {limit}"
+    ));
+    sql.query(client, "tail events")
+        .await?
+        .into_iter()
+        .map(|row| Ok((row.try_get(0)?, StoredEvent::try_from(row)?)))
+        .collect::<Result<_, tokio_postgres::Error>>()
+        .map_err(|e| StorageError::query("read tailed events", e))
 }
 
 /// Counts a project's stored events (tests and checks).

@@ -4,21 +4,27 @@
 //! - [`pool`]: the pool builder with explicit timeouts (deadpool waits forever by default)
 //! - [`redis`]: Redis clients with reconnect and timeouts set (fred's defaults wait forever)
 //! - [`migrate`]: numbered SQL migrations from `migrations/`, applied under an advisory lock
-//! - [`tenancy`], [`keys`], [`audit`], [`events`], [`offsets`], [`dead_letters`]: one
-//!   repository per aggregate
+//! - [`tenancy`], [`keys`], [`audit`], [`events`], [`users`], [`aggregates`],
+//!   [`offsets`], [`dead_letters`]: one repository per aggregate
+//! - [`filter`]: event filters and the SQL builder they share
+//! - [`tenant`]: row-level-security scoped read transactions
 //! - [`error`]: [`StorageError`] and its mapping to the API error vocabulary
 
+pub mod aggregates;
 pub mod audit;
 pub mod config;
 pub mod dead_letters;
 pub mod error;
 pub mod events;
+pub mod filter;
 pub mod keys;
 pub mod migrate;
 pub mod offsets;
 pub mod pool;
 pub mod redis;
 pub mod tenancy;
+pub mod tenant;
+pub mod users;
 
 pub use config::PostgresArgs;
 pub use deadpool_postgres::{Object as Connection, Pool};

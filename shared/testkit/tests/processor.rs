@@ -8,15 +8,13 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use boost_kafka::{
-    KafkaArgs, client, record,
-    rskafka::client::partition::Compression,
-};
+use boost_kafka::{KafkaArgs, client, record, rskafka::client::partition::Compression};
 use boost_proto::{
     common::v1::{Event, EventBatchRecord, EventKind},
     ingest::v1::IngestBatchRequest,
     json::json_to_struct,
     prost_types::Timestamp,
+    query::v1::{EventState, GetEventRequest},
 };
 use boost_testkit::Stack;
 use common::*;
@@ -71,7 +69,11 @@ async fn test_users_and_rollups_follow_the_new_rows() {
         derived_counts(&stack, project).await == (6, 6, 5, 5)
     })
     .await;
-    assert!(stored, "counts: {:?}", derived_counts(&stack, project).await);
+    assert!(
+        stored,
+        "counts: {:?}",
+        derived_counts(&stack, project).await
+    );
 
     let pool = stack.db.pool();
     let client = pool.get().await.expect("connection");
@@ -116,7 +118,7 @@ async fn test_users_and_rollups_follow_the_new_rows() {
 #[tokio::test]
 async fn test_refused_event_is_dead_lettered_with_attempts_and_the_rest_is_stored() {
     let stack = Stack::start().await;
-    let (project, _) = stack.project_with_key(&["events:write"]).await;
+    let (project, key) = stack.project_with_key(&["events:read"]).await;
     let args = KafkaArgs::with_brokers(&stack.broker.address);
     let kafka = client::connect(&args, "test").await.expect("kafka");
     let partition = client::partition_client(&kafka, &args.topic, 0)
@@ -169,7 +171,10 @@ async fn test_refused_event_is_dead_lettered_with_attempts_and_the_rest_is_store
         derived_counts(&stack, project).await.0 == 3
     })
     .await;
-    assert!(done, "the good events around the refused ones were not stored");
+    assert!(
+        done,
+        "the good events around the refused ones were not stored"
+    );
     let client = pool.get().await.expect("connection");
     let letters: BTreeMap<String, (String, String, i32)> = client
         .query(
@@ -191,5 +196,25 @@ async fn test_refused_event_is_dead_lettered_with_attempts_and_the_rest_is_store
         letters.get(&bad_log.event_id),
         Some(&("telemetry".to_string(), "failed".to_string(), 1)),
         "{letters:?}"
+    );
+
+    // GetEvent shows the refused event as FAILED, with the reason and attempts.
+    let mut query = query_client(&stack).await;
+    let failed = query
+        .get_event(with_key(
+            &key,
+            GetEventRequest {
+                event_id: bad_identify.event_id.clone(),
+            },
+        ))
+        .await
+        .expect("get failed event")
+        .into_inner();
+    assert_eq!(failed.state, EventState::Failed as i32);
+    assert_eq!(failed.attempts, 2);
+    assert!(failed.error.contains("user_id"), "{}", failed.error);
+    assert_eq!(
+        failed.event.and_then(|e| e.event).map(|e| e.event_id),
+        Some(bad_identify.event_id)
     );
 }

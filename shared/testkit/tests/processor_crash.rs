@@ -148,5 +148,8 @@ async fn test_processor_killed_mid_stream_loses_nothing_and_stores_nothing_twice
     // full replay counted nothing twice.
     let (raw, rolled_up, with_user, per_user) = derived_counts(&stack, project).await;
     assert_eq!(rolled_up, raw, "hourly rollups differ from the raw count");
-    assert_eq!(per_user, with_user, "end-user counts differ from the raw count");
+    assert_eq!(
+        per_user, with_user,
+        "end-user counts differ from the raw count"
+    );
 }
