@@ -374,8 +374,8 @@ impl QueryLogic {
         let last_hour = EventFilter::new(project, now - HOUR, now + DEFAULT_END_SLACK);
         let mut client = self.pool.get().await.map_err(StorageError::from)?;
         let tx = tenant::read_as(&mut client, project).await?;
-        let total_events = aggregates::rollup_total(&tx, project, None).await?;
-        let last_24_hours = aggregates::rollup_total(&tx, project, Some(day_start)).await?;
+        let total_events = aggregates::rollup_total(&tx, &all_time).await?;
+        let last_24_hours = aggregates::rollup_total(&tx, &last_day).await?;
         let by_service = aggregates::count(
             &tx,
             &all_time,

@@ -68,6 +68,54 @@ pub fn rollups_can_answer(filter: &EventFilter, grouping: Grouping) -> bool {
     grouping_kept && filter.rollup_compatible() && on_hours(filter.start) && on_hours(filter.end)
 }
 
+const DAY_SECS: u64 = 24 * 3600;
+
+fn secs(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+fn at(secs: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs)
+}
+
+/// Appends ` FROM (...) r` yielding (at, service, type, kind, events) for
+/// the filter's range: whole UTC days from the daily rollups, the hours
+/// before the first and after the last whole day from the hourly ones.
+/// `hours_only` reads the hourly table for the whole range (hour buckets).
+fn push_rollup_source(sql: &mut Sql, filter: &EventFilter, hours_only: bool) {
+    let (start, end) = (secs(filter.start), secs(filter.end));
+    let first_day = start.div_ceil(DAY_SECS) * DAY_SECS;
+    let last_day = end / DAY_SECS * DAY_SECS;
+    // No whole day inside (or hour buckets wanted): the hourly table covers it all.
+    let (days_from, days_to) = if hours_only || first_day >= last_day {
+        (end, end)
+    } else {
+        (first_day, last_day)
+    };
+    sql.push(" FROM (SELECT day AS at, service, type, kind, events FROM event_rollups_daily");
+    let project = sql.param(filter.project_id);
+    let from = sql.param(at(days_from));
+    let to = sql.param(at(days_to));
+    sql.push(&format!(
+        " WHERE project_id = {project} AND day >= {from} AND day < {to}"
+    ));
+    filter.push_dimensions(sql);
+    sql.push(" UNION ALL SELECT hour, service, type, kind, events FROM event_rollups_hourly");
+    let project = sql.param(filter.project_id);
+    let start = sql.param(filter.start);
+    let end = sql.param(filter.end);
+    let from = sql.param(at(days_from));
+    let to = sql.param(at(days_to));
+    sql.push(&format!(
+        " WHERE project_id = {project} AND ((hour >= {start} AND hour < {from}) \
+         OR (hour >= {to} AND hour < {end}))"
+    ));
+    filter.push_dimensions(sql);
+    sql.push(") r");
+}
+
 /// Counts per group; time buckets in time order, other groups largest first;
 /// at most `limit` groups. `from_rollups` must only be set when
 /// [`rollups_can_answer`] said so.
@@ -79,7 +127,7 @@ pub async fn count(
     from_rollups: bool,
 ) -> Result<Vec<GroupCount>, StorageError> {
     let (time_column, counted) = if from_rollups {
-        ("hour", "sum(events)::int8")
+        ("at", "sum(events)::int8")
     } else {
         ("occurred_at", "count(*)")
     };
@@ -95,14 +143,8 @@ pub async fn count(
     };
     let mut sql = Sql::new(&format!("SELECT {key}, {counted}"));
     if from_rollups {
-        sql.push(" FROM event_rollups_hourly");
-        let project = sql.param(filter.project_id);
-        let start = sql.param(filter.start);
-        let end = sql.param(filter.end);
-        sql.push(&format!(
-            " WHERE project_id = {project} AND hour >= {start} AND hour < {end}"
-        ));
-        filter.push_dimensions(&mut sql);
+        let hours_only = grouping == Grouping::Time(Bucket::Hour);
+        push_rollup_source(&mut sql, filter, hours_only);
     } else {
         sql.push(" FROM events");
         filter.push_where(&mut sql);
@@ -126,20 +168,12 @@ pub async fn count(
         .collect())
 }
 
-/// Events in the rollups from `since` on (whole hours), or all time.
+/// Events the rollups hold for the filter's hour-aligned range.
 pub async fn rollup_total(
     client: &impl GenericClient,
-    project_id: uuid::Uuid,
-    since: Option<SystemTime>,
+    filter: &EventFilter,
 ) -> Result<i64, StorageError> {
-    let since = since.unwrap_or(SystemTime::UNIX_EPOCH);
-    let row = client
-        .query_one(
-            "SELECT coalesce(sum(events), 0)::int8 FROM event_rollups_hourly
-             WHERE project_id = $1 AND hour >= $2",
-            &[&project_id, &since],
-        )
-        .await
-        .map_err(|e| StorageError::query("rollup total", e))?;
-    Ok(row.get(0))
+    let mut sql = Sql::new("SELECT coalesce(sum(events), 0)::int8");
+    push_rollup_source(&mut sql, filter, false);
+    Ok(sql.query(client, "rollup total").await?[0].get(0))
 }

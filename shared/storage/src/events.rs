@@ -209,6 +209,13 @@ WITH new AS (
     FROM new GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
     ON CONFLICT (project_id, hour, service, type, kind, source_partition)
     DO UPDATE SET events = r.events + EXCLUDED.events
+), daily AS (
+    INSERT INTO event_rollups_daily AS r
+           (project_id, day, service, type, kind, source_partition, events)
+    SELECT project_id, date_trunc('day', occurred_at, 'UTC'), service, type, kind, $20, count(*)
+    FROM new GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (project_id, day, service, type, kind, source_partition)
+    DO UPDATE SET events = r.events + EXCLUDED.events
 ), users AS (
     INSERT INTO end_users AS e (project_id, user_id, traits, first_seen, last_seen, events)
     SELECT project_id, user_id,
@@ -225,8 +232,9 @@ SELECT count(*) FROM new";
 
 /// Inserts events in one statement; rows whose (project, event_id) exists are
 /// skipped, and so are rows of projects that no longer exist. From the rows
-/// that were new, the same statement adds to the hourly rollups (under
-/// `partition`) and to the end users (traits merged from IDENTIFY events).
+/// that were new, the same statement adds to the hourly and daily rollups
+/// (under `partition`) and to the end users (traits merged from IDENTIFY
+/// events).
 /// Run it in the transaction that saves the offset: a replay then finds no
 /// new rows and counts nothing twice. Returns how many rows were new.
 pub async fn insert_batch(

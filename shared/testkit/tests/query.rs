@@ -296,8 +296,12 @@ async fn test_aggregates_and_metrics_equal_raw_counts() {
     // second: from raw rows. Both equal the counts sent.
     let start = hour_floor(now) - Duration::from_secs(24 * HOUR);
     let end = hour_floor(now) + Duration::from_secs(HOUR);
+    // Three days back spans at least one whole UTC day: read from the daily
+    // rollups, with the hours at both ends from the hourly ones.
+    let three_days = hour_floor(now) - Duration::from_secs(72 * HOUR);
     for (start, source) in [
         (start, Source::Rollups),
+        (three_days, Source::Rollups),
         (start + Duration::from_secs(1), Source::Raw),
     ] {
         let answer = query

@@ -104,7 +104,8 @@ where
 }
 
 /// Counts that must agree for `project`: (events stored, their sum in the
-/// hourly rollups, events with a user_id, their sum over end users).
+/// hourly rollups, events with a user_id, their sum over end users). Panics
+/// if the daily rollups disagree with the hourly ones.
 pub async fn derived_counts(stack: &Stack, project: uuid::Uuid) -> (i64, i64, i64, i64) {
     let pool = stack.db.pool();
     let client = pool.get().await.expect("connection");
@@ -113,10 +114,13 @@ pub async fn derived_counts(stack: &Stack, project: uuid::Uuid) -> (i64, i64, i6
             "SELECT (SELECT count(*) FROM events WHERE project_id = $1),
                     (SELECT coalesce(sum(events), 0)::int8 FROM event_rollups_hourly WHERE project_id = $1),
                     (SELECT count(*) FROM events WHERE project_id = $1 AND user_id <> ''),
-                    (SELECT coalesce(sum(events), 0)::int8 FROM end_users WHERE project_id = $1)",
+                    (SELECT coalesce(sum(events), 0)::int8 FROM end_users WHERE project_id = $1),
+                    (SELECT coalesce(sum(events), 0)::int8 FROM event_rollups_daily WHERE project_id = $1)",
             &[&project],
         )
         .await
         .expect("derived counts");
-    (row.get(0), row.get(1), row.get(2), row.get(3))
+    let (hourly, daily): (i64, i64) = (row.get(1), row.get(4));
+    assert_eq!(hourly, daily, "daily rollups differ from hourly ones");
+    (row.get(0), hourly, row.get(2), row.get(3))
 }

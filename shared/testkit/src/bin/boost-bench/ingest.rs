@@ -20,9 +20,9 @@ use boost_proto::{
 };
 use boost_testkit::{Stack, TestBroker, stack::url};
 use hdrhistogram::Histogram;
-use tonic::{Request, transport::Channel};
+use tonic::transport::Channel;
 
-use crate::{PHASE_LIMIT, histogram, report};
+use crate::{PHASE_LIMIT, histogram, report, with_key};
 
 /// Concurrent callers per phase; `BENCH_BATCH_CALLERS` / `BENCH_TRACK_CALLERS` override.
 fn callers(var: &str, default: usize) -> usize {
@@ -53,14 +53,6 @@ fn bench_event(i: u64) -> Event {
         )),
         ..Default::default()
     }
-}
-
-fn with_key<T>(key: &str, body: T) -> Request<T> {
-    let mut request = Request::new(body);
-    request
-        .metadata_mut()
-        .insert("x-api-key", key.parse().expect("ascii key"));
-    request
 }
 
 /// What a phase measured.

@@ -5,6 +5,10 @@
 //! against the same kind of broker (sqlite by default, `memory` for tansu's
 //! memory storage).
 //!
+//! `boost-bench query` — loads 10 million events (bulk, with progress) and
+//! measures ListEvents (first and deep pages, filtered, with total),
+//! Aggregate over 30 days and GetMetrics.
+//!
 //! `boost-bench auth` — ValidateApiKey latency through the gRPC API:
 //! warm (L1 hit), L2 (Redis, fresh instance) and cold (PostgreSQL, never
 //! validated keys), plus throughput with concurrent callers. Every loop is
@@ -14,6 +18,7 @@
 //! `make bench` provides them. Run in release mode.
 
 mod ingest;
+mod query;
 
 use std::time::{Duration, Instant};
 
@@ -27,7 +32,7 @@ use boost_testkit::{
 };
 use hdrhistogram::Histogram;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
+use tonic::{Request, transport::Channel};
 
 /// Keys validated once each in the cold and L2 phases.
 const COLD_KEYS: usize = 2_000;
@@ -38,6 +43,15 @@ const CONCURRENCY: usize = 16;
 const CALLS_PER_CALLER: usize = 5_000;
 /// No phase runs longer than this.
 pub(crate) const PHASE_LIMIT: Duration = Duration::from_secs(60);
+
+/// A request carrying `key` in `x-api-key`.
+pub(crate) fn with_key<T>(key: &str, body: T) -> Request<T> {
+    let mut request = Request::new(body);
+    request
+        .metadata_mut()
+        .insert("x-api-key", key.parse().expect("ascii key"));
+    request
+}
 
 pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds")
@@ -201,6 +215,9 @@ async fn main() -> anyhow::Result<()> {
         "ingest" => {
             ingest::bench_ingest(std::env::args().nth(2).as_deref() == Some("memory")).await
         }
-        other => anyhow::bail!("unknown benchmark {other:?}; available: auth, ingest [memory]"),
+        "query" => query::bench_query().await,
+        other => {
+            anyhow::bail!("unknown benchmark {other:?}; available: auth, ingest [memory], query")
+        }
     }
 }

@@ -1,0 +1,285 @@
+//! `boost-bench query`: loads 10 million events into one project (bulk SQL,
+//! with progress), derives rollups and users as the processor would, then
+//! measures the query RPCs through gRPC.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use boost_proto::{
+    prost_types::Timestamp,
+    query::v1::{
+        AggregateRequest, EventFilter, GetMetricsRequest, GroupBy, ListEventsRequest,
+        query_service_client::QueryServiceClient,
+    },
+};
+use boost_testkit::{Stack, stack::url};
+use hdrhistogram::Histogram;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::{PHASE_LIMIT, histogram, with_key};
+
+/// Events loaded, spread evenly over the last 30 days.
+const EVENTS: i64 = 10_000_000;
+/// Rows per load statement (one progress line each).
+const CHUNK: i64 = 500_000;
+/// Calls per measured phase.
+const CALLS: usize = 200;
+const DAY: u64 = 24 * 3600;
+
+fn events_count() -> i64 {
+    std::env::var("BENCH_QUERY_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(EVENTS)
+}
+
+/// Bulk-loads `total` events for `project` (20 services, 50 types, 100,000
+/// users, every 10th a LOG), then the rollups and users derived from them.
+async fn load(stack: &Stack, project: Uuid, total: i64) -> anyhow::Result<()> {
+    let pool = stack.db.pool();
+    let client = pool.get().await?;
+    let started = Instant::now();
+    let mut done = 0;
+    while done < total {
+        let upto = (done + CHUNK).min(total);
+        client
+            .execute(
+                "INSERT INTO events (project_id, event_id, kind, type, occurred_at, received_at,
+                                     service, user_id, properties, severity, message)
+                 SELECT $1, lpad(to_hex(i), 32, '0')::uuid,
+                        CASE WHEN i % 10 = 0 THEN 3 ELSE 1 END,
+                        'type_' || (i % 50),
+                        now() - make_interval(secs => 30 * 86400 * i::float8 / $4),
+                        now() - make_interval(secs => 30 * 86400 * i::float8 / $4),
+                        'svc_' || (i % 20),
+                        'user_' || (i % 100000),
+                        jsonb_build_object('plan', CASE WHEN i % 3 = 0 THEN 'pro' ELSE 'free' END,
+                                           'n', i % 1000),
+                        CASE WHEN i % 10 = 0 THEN (i % 6 + 1)::int2 END,
+                        CASE WHEN i % 10 = 0 THEN 'log line ' || i END
+                 FROM generate_series($2::int8 + 1, $3::int8) AS i",
+                &[&project, &done, &upto, &(total as f64)],
+            )
+            .await?;
+        done = upto;
+        eprintln!(
+            "  loaded {done} / {total} events ({:.0} rows/s)",
+            done as f64 / started.elapsed().as_secs_f64()
+        );
+    }
+    eprintln!("  deriving hourly rollups and end users…");
+    client
+        .execute(
+            "INSERT INTO event_rollups_hourly (project_id, hour, service, type, kind, source_partition, events)
+             SELECT project_id, date_trunc('hour', occurred_at, 'UTC'), service, type, kind, 0, count(*)
+             FROM events WHERE project_id = $1 GROUP BY 1, 2, 3, 4, 5",
+            &[&project],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO event_rollups_daily (project_id, day, service, type, kind, source_partition, events)
+             SELECT project_id, date_trunc('day', hour, 'UTC'), service, type, kind, 0, sum(events)
+             FROM event_rollups_hourly WHERE project_id = $1 GROUP BY 1, 2, 3, 4, 5",
+            &[&project],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO end_users (project_id, user_id, traits, first_seen, last_seen, events)
+             SELECT project_id, user_id, '{}', min(occurred_at), max(occurred_at), count(*)
+             FROM events WHERE project_id = $1 GROUP BY 1, 2",
+            &[&project],
+        )
+        .await?;
+    client
+        .batch_execute("ANALYZE events; ANALYZE event_rollups_hourly; ANALYZE end_users")
+        .await?;
+    eprintln!("  loaded in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Runs `call` up to `calls` times (bounded by [`PHASE_LIMIT`]) and prints p50/p95.
+async fn measure<F, Fut>(name: &str, calls: usize, mut call: F) -> anyhow::Result<Histogram<u64>>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut h = histogram();
+    let started = Instant::now();
+    for i in 0..calls {
+        if started.elapsed() > PHASE_LIMIT {
+            eprintln!("  {name}: time limit reached after {i} calls");
+            break;
+        }
+        let t = Instant::now();
+        call(i).await?;
+        h.record(t.elapsed().as_nanos() as u64)?;
+    }
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1e6;
+    println!(
+        "| {name:<46} | {:>5} | {:>7.2} | {:>7.2} | {:>7.2} |",
+        h.len(),
+        ms(0.5),
+        ms(0.95),
+        h.max() as f64 / 1e6
+    );
+    Ok(h)
+}
+
+fn hour_floor(t: SystemTime) -> SystemTime {
+    let s = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    SystemTime::UNIX_EPOCH + Duration::from_secs(s - s % 3600)
+}
+
+/// The query benchmark.
+pub async fn bench_query() -> anyhow::Result<()> {
+    let total = events_count();
+    eprintln!("starting the stack and loading {total} events…");
+    let stack = Stack::start().await;
+    let (project, key) = stack.project_with_key(&["events:read"]).await;
+    load(&stack, project, total).await?;
+    let channel = Channel::from_shared(url(stack.query))?.connect().await?;
+    let mut query = QueryServiceClient::new(channel);
+
+    println!(
+        "\nQuery through gRPC on 127.0.0.1, {total} events over 30 days in one project (ms)\n"
+    );
+    println!(
+        "| call                                           | calls |     p50 |     p95 |     max |"
+    );
+    println!(
+        "|------------------------------------------------|-------|---------|---------|---------|"
+    );
+    let q = &mut query;
+    measure("ListEvents, first page (24 h, 100 rows)", CALLS, |_| {
+        let mut q = q.clone();
+        let key = key.clone();
+        async move {
+            q.list_events(with_key(&key, ListEventsRequest::default()))
+                .await?;
+            Ok(())
+        }
+    })
+    .await?;
+    // Deep pages: follow the tokens; every page is measured.
+    let token = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    measure(
+        "ListEvents, pages 1–200 by token (100 rows)",
+        CALLS,
+        |_| {
+            let mut q = q.clone();
+            let key = key.clone();
+            let token = token.clone();
+            async move {
+                let page_token = std::mem::take(&mut *token.lock().expect("token"));
+                let request = ListEventsRequest {
+                    page_token,
+                    ..Default::default()
+                };
+                let page = q.list_events(with_key(&key, request)).await?.into_inner();
+                *token.lock().expect("token") = page.next_page_token;
+                Ok(())
+            }
+        },
+    )
+    .await?;
+    let month = Some(Timestamp::from(
+        SystemTime::now() - Duration::from_secs(30 * DAY),
+    ));
+    measure("ListEvents, service+type filter, 30 days", CALLS, |i| {
+        let mut q = q.clone();
+        let key = key.clone();
+        let filter = EventFilter {
+            service: format!("svc_{}", i % 20),
+            r#type: format!("type_{}", i % 50),
+            ..Default::default()
+        };
+        async move {
+            q.list_events(with_key(
+                &key,
+                ListEventsRequest {
+                    start_time: month,
+                    filter: Some(filter),
+                    ..Default::default()
+                },
+            ))
+            .await?;
+            Ok(())
+        }
+    })
+    .await?;
+    measure("ListEvents, first page + total (24 h)", CALLS, |_| {
+        let mut q = q.clone();
+        let key = key.clone();
+        async move {
+            q.list_events(with_key(
+                &key,
+                ListEventsRequest {
+                    include_total: true,
+                    ..Default::default()
+                },
+            ))
+            .await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let end = hour_floor(SystemTime::now()) + Duration::from_secs(3600);
+    let start = end - Duration::from_secs(30 * DAY);
+    for (name, group_by) in [
+        ("Aggregate 30 days by service (rollups)", GroupBy::Service),
+        ("Aggregate 30 days by type (rollups)", GroupBy::Type),
+        ("Aggregate 30 days by day (rollups)", GroupBy::Time),
+    ] {
+        measure(name, CALLS, |_| {
+            let mut q = q.clone();
+            let key = key.clone();
+            async move {
+                q.aggregate(with_key(
+                    &key,
+                    AggregateRequest {
+                        start_time: Some(Timestamp::from(start)),
+                        end_time: Some(Timestamp::from(end)),
+                        group_by: group_by as i32,
+                        bucket: boost_proto::query::v1::Bucket::Day as i32,
+                        limit: 100,
+                        ..Default::default()
+                    },
+                ))
+                .await?;
+                Ok(())
+            }
+        })
+        .await?;
+    }
+    measure("GetMetrics", CALLS, |_| {
+        let mut q = q.clone();
+        let key = key.clone();
+        async move {
+            q.get_metrics(with_key(&key, GetMetricsRequest {})).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    measure("Aggregate 24 h by user, top 10 (raw rows)", 10, |_| {
+        let mut q = q.clone();
+        let key = key.clone();
+        async move {
+            q.aggregate(with_key(
+                &key,
+                AggregateRequest {
+                    group_by: GroupBy::User as i32,
+                    ..Default::default()
+                },
+            ))
+            .await?;
+            Ok(())
+        }
+    })
+    .await?;
+    Ok(())
+}
