@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "boost/auth/v1/auth.proto",
         "boost/ingest/v1/ingest.proto",
         "boost/query/v1/query.proto",
+        "boost/processor/v1/dead_letters.proto",
     ];
     let paths: Vec<PathBuf> = files.iter().map(|f| root.join(f)).collect();
     for path in &paths {

@@ -33,10 +33,7 @@ impl Caller {
     pub fn actor(&self) -> String {
         match self {
             Caller::Operator => "operator".into(),
-            Caller::Key(p) => match p.api_key_id {
-                Some(id) => format!("key:{id}"),
-                None => format!("jwt:{}", p.subject),
-            },
+            Caller::Key(p) => p.actor(),
         }
     }
 

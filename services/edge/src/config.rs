@@ -24,6 +24,13 @@ pub struct Config {
         default_value = "http://127.0.0.1:50053"
     )]
     pub query_url: String,
+    /// Upstream processor (the dead-letter API).
+    #[arg(
+        long = "processor-url",
+        env = "BOOST_PROCESSOR_URL",
+        default_value = "http://127.0.0.1:50054"
+    )]
+    pub processor_url: String,
     /// Upstream auth service (admin RPCs only; ValidateApiKey is never routed).
     #[arg(
         long = "auth-url",

@@ -23,10 +23,11 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 pub use config::Config;
 
 /// Services the edge forwards, listed by its reflection.
-const FORWARDED: [&str; 3] = [
+const FORWARDED: [&str; 4] = [
     "boost.ingest.v1.IngestService",
     "boost.query.v1.QueryService",
     "boost.auth.v1.AuthService",
+    "boost.processor.v1.DeadLetterService",
 ];
 
 /// Response headers a browser client must be able to read.
@@ -85,6 +86,10 @@ pub async fn run(
         ("/boost.ingest.v1.", upstream(&config.ingest_url, timeout)?),
         ("/boost.query.v1.", upstream(&config.query_url, timeout)?),
         ("/boost.auth.v1.", upstream(&config.auth_url, timeout)?),
+        (
+            "/boost.processor.v1.",
+            upstream(&config.processor_url, timeout)?,
+        ),
     ]);
     let cors = cors(&config.cors_origins);
     let server = FORWARDED

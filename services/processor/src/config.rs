@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use boost_kafka::KafkaArgs;
-use boost_server::config::{GrpcArgs, TelemetryArgs, parse_millis};
+use boost_server::config::{AuthClientArgs, GrpcArgs, TelemetryArgs, parse_millis};
 use boost_server::service::ServiceConfig;
 use boost_storage::PostgresArgs;
 
@@ -11,7 +11,7 @@ use boost_storage::PostgresArgs;
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "processor", about = "Boost processor")]
 pub struct Config {
-    /// Address of the health / reflection endpoint.
+    /// Address of the dead-letter API and health / reflection.
     #[arg(
         long,
         env = "BOOST_PROCESSOR_LISTEN",
@@ -35,6 +35,9 @@ pub struct Config {
     /// The broker.
     #[command(flatten)]
     pub kafka: KafkaArgs,
+    /// Where auth is (the dead-letter API).
+    #[command(flatten)]
+    pub auth: AuthClientArgs,
     /// Database.
     #[command(flatten)]
     pub postgres: PostgresArgs,

@@ -7,24 +7,32 @@
 //! - [`handlers`]: the handler registry: one handler per event kind
 //! - [`store`]: record → rows, and the one transaction per batch
 //! - [`consumer`]: the per-partition fetch loop
+//! - [`dead_letters`], [`grpc`]: the dead-letter API (list, get, replay, purge)
 //! - [`run`]: builds everything and serves health; used by `main` and by tests
 
 pub mod config;
 pub mod consumer;
+pub mod dead_letters;
+pub mod grpc;
 pub mod handlers;
 pub mod store;
 
 use std::{future::Future, sync::Arc};
 
-use boost_kafka::client;
-use boost_server::grpc::GrpcServer;
+use boost_kafka::{Producer, client};
+use boost_proto::processor::v1::dead_letter_service_server::DeadLetterServiceServer;
+use boost_server::{
+    auth::{AuthLayer, Authenticator, Scope, ScopeRules},
+    grpc::GrpcServer,
+};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use config::Config;
 
-/// Starts one consumer loop per assigned partition and serves health on
-/// `listener` until `shutdown`; the loops finish their current batch first.
+/// Starts one consumer loop per assigned partition and serves the dead-letter
+/// API and health on `listener` until `shutdown`; the loops finish their
+/// current batch first.
 pub async fn run(
     config: Config,
     listener: TcpListener,
@@ -39,6 +47,10 @@ pub async fn run(
     client::ensure_topic(&kafka, &config.kafka).await?;
     let stored = boost_storage::offsets::load(&pool.get().await?, &config.kafka.topic).await?;
 
+    let tracker = TaskTracker::new();
+    // Replays are rare and small: a short queue per partition is plenty.
+    let producer = Producer::start(&kafka, &config.kafka, 64, &tracker).await?;
+    let letters = dead_letters::DeadLetters::new(pool.clone(), producer);
     let consumer = Arc::new(consumer::Consumer {
         kafka,
         pool,
@@ -48,7 +60,6 @@ pub async fn run(
         registry: handlers::Registry::standard(),
     });
     let cancel = CancellationToken::new();
-    let tracker = TaskTracker::new();
     for partition in config.partitions() {
         let start = stored.get(&partition).copied();
         tracker.spawn(
@@ -59,7 +70,28 @@ pub async fn run(
     }
     tracker.close();
 
+    // First match wins: reading and replaying need the event scopes, purging keys:admin.
+    let rules = ScopeRules::new(&[
+        (
+            "/boost.processor.v1.DeadLetterService/ListDeadLetters",
+            Scope::EventsRead,
+        ),
+        (
+            "/boost.processor.v1.DeadLetterService/GetDeadLetter",
+            Scope::EventsRead,
+        ),
+        (
+            "/boost.processor.v1.DeadLetterService/ReplayDeadLetters",
+            Scope::EventsWrite,
+        ),
+        ("/boost.processor.v1.DeadLetterService/", Scope::KeysAdmin),
+    ]);
+    let authenticator = Arc::new(Authenticator::new(&config.auth)?);
+    let server = DeadLetterServiceServer::new(grpc::DeadLetterApi::new(letters))
+        .max_decoding_message_size(config.grpc.max_message_bytes);
     GrpcServer::new(&config.grpc)
+        .with_auth(AuthLayer::new(authenticator, rules))
+        .add_service(server)
         .serve(listener, shutdown)
         .await?;
     cancel.cancel();

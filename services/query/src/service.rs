@@ -374,21 +374,22 @@ impl QueryLogic {
         let last_hour = EventFilter::new(project, now - HOUR, now + DEFAULT_END_SLACK);
         let mut client = self.pool.get().await.map_err(StorageError::from)?;
         let tx = tenant::read_as(&mut client, project).await?;
-        let total_events = aggregates::rollup_total(&tx, &all_time).await?;
-        let last_24_hours = aggregates::rollup_total(&tx, &last_day).await?;
-        let by_service = aggregates::count(
-            &tx,
-            &all_time,
-            Grouping::Service,
-            i64::from(MAX_GROUPS),
-            true,
-        )
-        .await?;
-        let top_services =
-            aggregates::count(&tx, &last_day, Grouping::Service, TOP_SERVICES, true).await?;
-        let by_hour =
-            aggregates::count(&tx, &last_day, Grouping::Time(Bucket::Hour), 48, true).await?;
-        let (last_hour, _) = events::total(&tx, &last_hour, i64::MAX - 1).await?;
+        // One round trip: the queries are pipelined on the connection.
+        let (total_events, by_service, top_services, by_hour, (last_hour, _)) = tokio::try_join!(
+            aggregates::rollup_total(&tx, &all_time),
+            aggregates::count(
+                &tx,
+                &all_time,
+                Grouping::Service,
+                i64::from(MAX_GROUPS),
+                true
+            ),
+            aggregates::count(&tx, &last_day, Grouping::Service, TOP_SERVICES, true),
+            // 26 hourly buckets at most (24 plus the future skew): all of them.
+            aggregates::count(&tx, &last_day, Grouping::Time(Bucket::Hour), 48, true),
+            events::total(&tx, &last_hour, i64::MAX - 1),
+        )?;
+        let last_24_hours = by_hour.iter().map(|g| g.count).sum();
         let groups = |g: Vec<GroupCount>, grouping| {
             g.into_iter().map(|g| group_to_proto(g, grouping)).collect()
         };

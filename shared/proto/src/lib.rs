@@ -4,7 +4,8 @@
 //! from here. The module tree mirrors the protobuf packages:
 //!
 //! - [`common::v1`]: events and the Kafka record envelope
-//! - [`auth::v1`], [`ingest::v1`], [`query::v1`]: the public services
+//! - [`auth::v1`], [`ingest::v1`], [`query::v1`], [`processor::v1`]: the
+//!   public services
 //!
 //! [`FILE_DESCRIPTOR_SET`] feeds gRPC server reflection; [`json`] converts
 //! event properties between `google.protobuf.Struct` and JSON.
@@ -42,5 +43,11 @@ pub mod ingest {
 pub mod query {
     pub mod v1 {
         tonic::include_proto!("boost.query.v1");
+    }
+}
+
+pub mod processor {
+    pub mod v1 {
+        tonic::include_proto!("boost.processor.v1");
     }
 }

@@ -71,6 +71,14 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The principal in the audit trail: `key:<id>`, or `jwt:<sub>` for a JWT.
+    pub fn actor(&self) -> String {
+        match self.api_key_id {
+            Some(id) => format!("key:{id}"),
+            None => format!("jwt:{}", self.subject),
+        }
+    }
+
     /// Whether the principal holds `scope`.
     pub fn has(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)

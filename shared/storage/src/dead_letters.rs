@@ -143,3 +143,147 @@ pub async fn failed_event(
         updated_at: row.get(3),
     }))
 }
+
+/// A refused event's letter as the dead-letter RPCs show it.
+#[derive(Debug, Clone)]
+pub struct EventLetter {
+    /// Row id.
+    pub id: i64,
+    /// The event's id.
+    pub event_id: Uuid,
+    /// Refusing handler.
+    pub handler: String,
+    /// Why.
+    pub error: String,
+    /// Tries so far.
+    pub attempts: i32,
+    /// `failed` or `replayed`.
+    pub status: String,
+    /// First failure.
+    pub created_at: std::time::SystemTime,
+    /// Last change.
+    pub updated_at: std::time::SystemTime,
+    /// Kafka partition of the record.
+    pub partition: i32,
+    /// Kafka offset of the record.
+    pub offset: i64,
+    /// The encoded event.
+    pub payload: Vec<u8>,
+}
+
+const LETTER_COLUMNS: &str = "id, event_id, handler, error, attempts, status, created_at, \
+                              updated_at, partition, \"offset\", payload";
+
+fn letter(row: &tokio_postgres::Row) -> EventLetter {
+    EventLetter {
+        id: row.get(0),
+        event_id: row.get(1),
+        handler: row.get::<_, Option<String>>(2).unwrap_or_default(),
+        error: row.get(3),
+        attempts: row.get(4),
+        status: row.get(5),
+        created_at: row.get(6),
+        updated_at: row.get(7),
+        partition: row.get(8),
+        offset: row.get(9),
+        payload: row.get(10),
+    }
+}
+
+/// A project's event letters, newest first, with `id < before`; `status`
+/// narrows to `failed` or `replayed`.
+pub async fn list_events(
+    client: &impl GenericClient,
+    project_id: Uuid,
+    status: Option<&str>,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<EventLetter>, StorageError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {LETTER_COLUMNS} FROM dead_letters
+                 WHERE project_id = $1 AND event_id IS NOT NULL AND id < $2
+                   AND ($3::text IS NULL OR status = $3)
+                 ORDER BY id DESC LIMIT $4"
+            ),
+            &[&project_id, &before, &status, &limit],
+        )
+        .await
+        .map_err(|e| StorageError::query("list dead letters", e))?;
+    Ok(rows.iter().map(letter).collect())
+}
+
+/// Letters of a project by id (ids of other projects are not found).
+pub async fn get_events(
+    client: &impl GenericClient,
+    project_id: Uuid,
+    ids: &[i64],
+) -> Result<Vec<EventLetter>, StorageError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {LETTER_COLUMNS} FROM dead_letters
+                 WHERE project_id = $1 AND event_id IS NOT NULL AND id = ANY($2)
+                 ORDER BY id"
+            ),
+            &[&project_id, &ids],
+        )
+        .await
+        .map_err(|e| StorageError::query("get dead letters", e))?;
+    Ok(rows.iter().map(letter).collect())
+}
+
+/// Up to `limit` of a project's `failed` letters, oldest first, locked for a replay.
+pub async fn lock_failed(
+    client: &impl GenericClient,
+    project_id: Uuid,
+    ids: &[i64],
+    limit: i64,
+) -> Result<Vec<EventLetter>, StorageError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {LETTER_COLUMNS} FROM dead_letters
+                 WHERE project_id = $1 AND event_id IS NOT NULL AND status = 'failed'
+                   AND (cardinality($2::int8[]) = 0 OR id = ANY($2))
+                 ORDER BY id LIMIT $3 FOR UPDATE"
+            ),
+            &[&project_id, &ids, &limit],
+        )
+        .await
+        .map_err(|e| StorageError::query("lock dead letters", e))?;
+    Ok(rows.iter().map(letter).collect())
+}
+
+/// Marks letters `replayed`.
+pub async fn mark_replayed(client: &impl GenericClient, ids: &[i64]) -> Result<(), StorageError> {
+    client
+        .execute(
+            "UPDATE dead_letters SET status = 'replayed', updated_at = now() WHERE id = ANY($1)",
+            &[&ids],
+        )
+        .await
+        .map_err(|e| StorageError::query("mark dead letters replayed", e))?;
+    Ok(())
+}
+
+/// Deletes a project's event letters: the given ids, or with none, those of
+/// `status` (all when `None`). Returns how many went.
+pub async fn purge_events(
+    client: &impl GenericClient,
+    project_id: Uuid,
+    ids: &[i64],
+    status: Option<&str>,
+) -> Result<u64, StorageError> {
+    client
+        .execute(
+            "DELETE FROM dead_letters
+             WHERE project_id = $1 AND event_id IS NOT NULL
+               AND (CASE WHEN cardinality($2::int8[]) > 0 THEN id = ANY($2)
+                         ELSE ($3::text IS NULL OR status = $3) END)",
+            &[&project_id, &ids, &status],
+        )
+        .await
+        .map_err(|e| StorageError::query("purge dead letters", e))
+}

@@ -190,6 +190,8 @@ impl Stack {
                 self.db.url.clone(),
                 "--database-migrate".into(),
                 "false".into(),
+                "--auth-url".into(),
+                url(self.auth),
             ],
         );
         let token = self.shutdown.child_token();

@@ -36,6 +36,24 @@ fn user_event(kind: EventKind, event_type: &str, user: &str, seconds_ago: u64) -
     }
 }
 
+/// Writes one record straight to partition 0, past ingest's validation.
+async fn produce_raw(stack: &Stack, project: Uuid, events: Vec<Event>) {
+    let args = KafkaArgs::with_brokers(&stack.broker.address);
+    let kafka = client::connect(&args, "test").await.expect("kafka");
+    let partition = client::partition_client(&kafka, &args.topic, 0)
+        .await
+        .expect("partition");
+    let record = record::encode(&EventBatchRecord {
+        project_id: project.to_string(),
+        events,
+        receive_time: at(0),
+    });
+    partition
+        .produce(vec![record], Compression::NoCompression)
+        .await
+        .expect("produce");
+}
+
 fn traits(json: serde_json::Value) -> Option<boost_proto::prost_types::Struct> {
     Some(json_to_struct(&json))
 }
@@ -119,11 +137,6 @@ async fn test_users_and_rollups_follow_the_new_rows() {
 async fn test_refused_event_is_dead_lettered_with_attempts_and_the_rest_is_stored() {
     let stack = Stack::start().await;
     let (project, key) = stack.project_with_key(&["events:read"]).await;
-    let args = KafkaArgs::with_brokers(&stack.broker.address);
-    let kafka = client::connect(&args, "test").await.expect("kafka");
-    let partition = client::partition_client(&kafka, &args.topic, 0)
-        .await
-        .expect("partition");
     // Written straight to the topic, past ingest's validation: an IDENTIFY
     // without a user and a LOG without its body, between two good events.
     let bad_identify = Event {
@@ -142,29 +155,19 @@ async fn test_refused_event_is_dead_lettered_with_attempts_and_the_rest_is_store
         timestamp: at(1),
         ..event(name)
     };
-    let produce = |events: Vec<Event>| {
-        let partition = &partition;
-        async move {
-            let record = record::encode(&EventBatchRecord {
-                project_id: project.to_string(),
-                events,
-                receive_time: at(0),
-            });
-            partition
-                .produce(vec![record], Compression::NoCompression)
-                .await
-                .expect("produce");
-        }
-    };
-    produce(vec![
-        good("first"),
-        bad_identify.clone(),
-        bad_log.clone(),
-        good("second"),
-    ])
+    produce_raw(
+        &stack,
+        project,
+        vec![
+            good("first"),
+            bad_identify.clone(),
+            bad_log.clone(),
+            good("second"),
+        ],
+    )
     .await;
     // The same bad identify again, as a replay would send it.
-    produce(vec![bad_identify.clone(), good("third")]).await;
+    produce_raw(&stack, project, vec![bad_identify.clone(), good("third")]).await;
 
     let pool = stack.db.pool();
     let done = eventually(Duration::from_secs(10), || async {
@@ -217,4 +220,168 @@ async fn test_refused_event_is_dead_lettered_with_attempts_and_the_rest_is_store
         failed.event.and_then(|e| e.event).map(|e| e.event_id),
         Some(bad_identify.event_id)
     );
+}
+
+#[tokio::test]
+async fn test_dead_letter_rpcs_list_replay_and_purge_within_the_project() {
+    use boost_proto::processor::v1::{
+        DeadLetterStatus, GetDeadLetterRequest, ListDeadLettersRequest, PurgeDeadLettersRequest,
+        ReplayDeadLettersRequest, dead_letter_service_client::DeadLetterServiceClient,
+    };
+    use boost_testkit::stack::url;
+    use tonic::Code;
+
+    let stack = Stack::start().await;
+    let (project, reader) = stack.project_with_key(&["events:read"]).await;
+    let writer = stack.key_for(project, &["events:write"]).await;
+    let admin = stack.key_for(project, &["keys:admin"]).await;
+    let (_, stranger) = stack
+        .project_with_key(&["events:read", "events:write", "keys:admin"])
+        .await;
+    let refused = |kind: EventKind, name: &str| Event {
+        event_id: Uuid::now_v7().to_string(),
+        kind: kind as i32,
+        ..event(name)
+    };
+    let bad_identify = refused(EventKind::Identify, "identify");
+    let bad_log = refused(EventKind::Log, "app.log");
+    produce_raw(&stack, project, vec![bad_identify.clone(), bad_log.clone()]).await;
+
+    let mut dlq = DeadLetterServiceClient::connect(url(stack.processor.expect("processor")))
+        .await
+        .expect("connect processor");
+    let list = |key: &str, status: DeadLetterStatus| {
+        with_key(
+            key,
+            ListDeadLettersRequest {
+                status: status as i32,
+                ..Default::default()
+            },
+        )
+    };
+    let mut listed = Vec::new();
+    for _ in 0..100 {
+        listed = dlq
+            .list_dead_letters(list(&reader, DeadLetterStatus::Unspecified))
+            .await
+            .expect("list")
+            .into_inner()
+            .dead_letters;
+        if listed.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let log_letter = listed
+        .iter()
+        .find(|l| l.event_id == bad_log.event_id)
+        .expect("log letter")
+        .clone();
+    let got = dlq
+        .get_dead_letter(with_key(
+            &reader,
+            GetDeadLetterRequest { id: log_letter.id },
+        ))
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(
+        got.event.map(|e| e.event_id),
+        Some(bad_log.event_id.clone())
+    );
+
+    // Another project sees nothing and cannot touch these letters.
+    let theirs = dlq
+        .list_dead_letters(list(&stranger, DeadLetterStatus::Unspecified))
+        .await
+        .expect("stranger list")
+        .into_inner();
+    assert!(theirs.dead_letters.is_empty());
+    let status = dlq
+        .get_dead_letter(with_key(
+            &stranger,
+            GetDeadLetterRequest { id: log_letter.id },
+        ))
+        .await
+        .expect_err("stranger get");
+    assert_eq!(status.code(), Code::NotFound);
+    let replay = |ids: Vec<i64>| ReplayDeadLettersRequest { ids };
+    let none = dlq
+        .replay_dead_letters(with_key(&stranger, replay(vec![log_letter.id])))
+        .await
+        .expect("stranger replay")
+        .into_inner();
+    assert_eq!(none.replayed, 0);
+
+    // Scopes: reading does not allow replaying, writing does not allow purging.
+    let denied = dlq
+        .replay_dead_letters(with_key(&reader, replay(vec![log_letter.id])))
+        .await
+        .expect_err("reader replay");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let denied = dlq
+        .purge_dead_letters(with_key(&writer, PurgeDeadLettersRequest::default()))
+        .await
+        .expect_err("writer purge");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+
+    // Replay: the event goes back through the topic, its handler refuses it
+    // again, and the letter is FAILED with a second attempt.
+    let replayed = dlq
+        .replay_dead_letters(with_key(&writer, replay(vec![log_letter.id])))
+        .await
+        .expect("replay")
+        .into_inner();
+    assert_eq!(replayed.replayed, 1);
+    let failed_again = eventually(Duration::from_secs(10), || {
+        let mut dlq = dlq.clone();
+        let reader = reader.clone();
+        let id = log_letter.id;
+        async move {
+            let letter = dlq
+                .get_dead_letter(with_key(&reader, GetDeadLetterRequest { id }))
+                .await
+                .expect("get")
+                .into_inner()
+                .dead_letter
+                .expect("letter");
+            letter.attempts == 2 && letter.status == DeadLetterStatus::Failed as i32
+        }
+    })
+    .await;
+    assert!(failed_again, "the replayed event was not tried again");
+
+    // Purge every failed letter; both actions are in the audit trail.
+    let purged = dlq
+        .purge_dead_letters(with_key(
+            &admin,
+            PurgeDeadLettersRequest {
+                ids: vec![],
+                status: DeadLetterStatus::Failed as i32,
+            },
+        ))
+        .await
+        .expect("purge")
+        .into_inner();
+    assert_eq!(purged.purged, 2);
+    let left = dlq
+        .list_dead_letters(list(&reader, DeadLetterStatus::Unspecified))
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(left.dead_letters.is_empty());
+    let pool = stack.db.pool();
+    let client = pool.get().await.expect("connection");
+    let actions: Vec<String> = client
+        .query(
+            "SELECT action FROM audit_log WHERE project_id = $1 AND action LIKE 'dead_letters.%' ORDER BY id",
+            &[&project],
+        )
+        .await
+        .expect("audit")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(actions, vec!["dead_letters.replay", "dead_letters.purge"]);
 }

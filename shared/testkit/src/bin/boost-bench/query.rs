@@ -38,6 +38,8 @@ fn events_count() -> i64 {
 async fn load(stack: &Stack, project: Uuid, total: i64) -> anyhow::Result<()> {
     let pool = stack.db.pool();
     let client = pool.get().await?;
+    // Bulk statements run far past the services' statement timeout.
+    client.batch_execute("SET statement_timeout = 0").await?;
     let started = Instant::now();
     let mut done = 0;
     while done < total {
@@ -95,6 +97,7 @@ async fn load(stack: &Stack, project: Uuid, total: i64) -> anyhow::Result<()> {
     client
         .batch_execute("ANALYZE events; ANALYZE event_rollups_hourly; ANALYZE end_users")
         .await?;
+    client.batch_execute("RESET statement_timeout").await?;
     eprintln!("  loaded in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -1,0 +1,232 @@
+//! The dead-letter RPCs' logic: list, inspect, replay (re-produce to the
+//! events topic) and purge a project's refused events; replays and purges
+//! are audited in the same transaction.
+
+use std::time::{Duration, SystemTime};
+
+use boost_kafka::Producer;
+use boost_proto::{
+    common::v1::{Event, EventBatchRecord},
+    processor::v1::{
+        DeadLetter, DeadLetterStatus, GetDeadLetterResponse, ListDeadLettersRequest,
+        ListDeadLettersResponse, PurgeDeadLettersRequest, ReplayDeadLettersRequest,
+    },
+    prost::Message,
+    prost_types::Timestamp,
+};
+use boost_server::{ApiError, auth::Principal};
+use boost_storage::{
+    Pool, StorageError,
+    audit::{self, AuditEntry},
+    dead_letters::{self, EventLetter},
+};
+
+/// Most letters one replay or purge names, and one page holds.
+pub const MAX_LETTERS: usize = 1000;
+/// Page size when the caller sends none.
+const DEFAULT_PAGE: i64 = 100;
+/// Wait for the broker's acknowledgement of a replay.
+const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Dead-letter operations over the database and a producer.
+#[derive(Clone)]
+pub struct DeadLetters {
+    /// Database connections.
+    pool: Pool,
+    /// Sends replayed events to the events topic.
+    producer: Producer,
+}
+
+fn status_name(status: i32, field: &'static str) -> Result<Option<&'static str>, ApiError> {
+    match DeadLetterStatus::try_from(status) {
+        Ok(DeadLetterStatus::Unspecified) => Ok(None),
+        Ok(DeadLetterStatus::Failed) => Ok(Some("failed")),
+        Ok(DeadLetterStatus::Replayed) => Ok(Some("replayed")),
+        Err(_) => Err(ApiError::bad_field(field, "not a DeadLetterStatus")),
+    }
+}
+
+fn to_proto(letter: &EventLetter) -> DeadLetter {
+    DeadLetter {
+        id: letter.id,
+        event_id: letter.event_id.to_string(),
+        handler: letter.handler.clone(),
+        error: letter.error.clone(),
+        attempts: letter.attempts,
+        status: if letter.status == "replayed" {
+            DeadLetterStatus::Replayed
+        } else {
+            DeadLetterStatus::Failed
+        } as i32,
+        create_time: Some(Timestamp::from(letter.created_at)),
+        update_time: Some(Timestamp::from(letter.updated_at)),
+        partition: letter.partition,
+        offset: letter.offset,
+    }
+}
+
+fn check_ids(ids: &[i64]) -> Result<(), ApiError> {
+    if ids.len() > MAX_LETTERS {
+        return Err(ApiError::bad_field(
+            "ids",
+            format!("at most {MAX_LETTERS} ids per call"),
+        ));
+    }
+    Ok(())
+}
+
+impl DeadLetters {
+    /// Operations over `pool` and `producer`.
+    pub fn new(pool: Pool, producer: Producer) -> Self {
+        Self { pool, producer }
+    }
+
+    /// A page of the caller's letters, newest first.
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        request: &ListDeadLettersRequest,
+    ) -> Result<ListDeadLettersResponse, ApiError> {
+        let status = status_name(request.status, "status")?;
+        let limit = match request.page_size {
+            0 => DEFAULT_PAGE,
+            n if (1..=MAX_LETTERS as i32).contains(&n) => i64::from(n),
+            _ => {
+                return Err(ApiError::bad_field(
+                    "page_size",
+                    format!("must be between 0 and {MAX_LETTERS}"),
+                ));
+            }
+        };
+        let before = match request.page_token.as_str() {
+            "" => i64::MAX,
+            token => token.parse().map_err(|_| {
+                ApiError::bad_field("page_token", "not a token from a previous page")
+            })?,
+        };
+        let client = self.pool.get().await.map_err(StorageError::from)?;
+        let mut letters =
+            dead_letters::list_events(&client, principal.project_id, status, before, limit + 1)
+                .await?;
+        let next_page_token = if letters.len() > limit as usize {
+            letters.truncate(limit as usize);
+            letters.last().map(|l| l.id.to_string()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(ListDeadLettersResponse {
+            dead_letters: letters.iter().map(to_proto).collect(),
+            next_page_token,
+        })
+    }
+
+    /// One letter with its event.
+    pub async fn get(
+        &self,
+        principal: &Principal,
+        id: i64,
+    ) -> Result<GetDeadLetterResponse, ApiError> {
+        let client = self.pool.get().await.map_err(StorageError::from)?;
+        let letter = dead_letters::get_events(&client, principal.project_id, &[id])
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::not_found("dead letter not found"))?;
+        Ok(GetDeadLetterResponse {
+            dead_letter: Some(to_proto(&letter)),
+            event: Event::decode(letter.payload.as_slice()).ok(),
+        })
+    }
+
+    /// Re-produces failed events and marks them replayed, audited. The rows
+    /// stay locked until the broker acknowledged, so two replays of the same
+    /// letters cannot both send them; a failed produce changes nothing.
+    pub async fn replay(
+        &self,
+        principal: &Principal,
+        request: &ReplayDeadLettersRequest,
+    ) -> Result<i64, ApiError> {
+        check_ids(&request.ids)?;
+        let mut client = self.pool.get().await.map_err(StorageError::from)?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| StorageError::query("begin", e))?;
+        let letters =
+            dead_letters::lock_failed(&tx, principal.project_id, &request.ids, MAX_LETTERS as i64)
+                .await?;
+        if letters.is_empty() {
+            return Ok(0);
+        }
+        let events: Vec<Event> = letters
+            .iter()
+            .filter_map(|l| Event::decode(l.payload.as_slice()).ok())
+            .collect();
+        let batch = EventBatchRecord {
+            project_id: principal.project_id.to_string(),
+            events,
+            receive_time: Some(Timestamp::from(SystemTime::now())),
+        };
+        let partition = self
+            .producer
+            .partition_for(format!("{}/replay", principal.project_id).as_bytes());
+        self.producer
+            .send_to(partition, batch, ACK_TIMEOUT)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "replay not acknowledged by the broker");
+                ApiError::unavailable(
+                    "event broker unavailable, retry later",
+                    Duration::from_secs(1),
+                )
+            })?;
+        let ids: Vec<i64> = letters.iter().map(|l| l.id).collect();
+        dead_letters::mark_replayed(&tx, &ids).await?;
+        audit::append(
+            &tx,
+            &AuditEntry {
+                actor: &principal.actor(),
+                action: "dead_letters.replay",
+                project_id: Some(principal.project_id),
+                target_id: None,
+                details: serde_json::json!({ "ids": ids }),
+            },
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(|e| StorageError::query("commit", e))?;
+        Ok(ids.len() as i64)
+    }
+
+    /// Deletes letters, audited.
+    pub async fn purge(
+        &self,
+        principal: &Principal,
+        request: &PurgeDeadLettersRequest,
+    ) -> Result<i64, ApiError> {
+        check_ids(&request.ids)?;
+        let status = status_name(request.status, "status")?;
+        let mut client = self.pool.get().await.map_err(StorageError::from)?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| StorageError::query("begin", e))?;
+        let purged =
+            dead_letters::purge_events(&tx, principal.project_id, &request.ids, status).await?;
+        audit::append(
+            &tx,
+            &AuditEntry {
+                actor: &principal.actor(),
+                action: "dead_letters.purge",
+                project_id: Some(principal.project_id),
+                target_id: None,
+                details: serde_json::json!({ "ids": request.ids, "status": status, "purged": purged }),
+            },
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(|e| StorageError::query("commit", e))?;
+        Ok(purged as i64)
+    }
+}
