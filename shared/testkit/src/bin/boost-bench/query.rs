@@ -94,9 +94,19 @@ async fn load(stack: &Stack, project: Uuid, total: i64) -> anyhow::Result<()> {
             &[&project],
         )
         .await?;
-    client
-        .batch_execute("ANALYZE events; ANALYZE event_rollups_hourly; ANALYZE end_users")
-        .await?;
+    // As autovacuum would have by now: statistics and the visibility map
+    // (index-only scans). One statement per call: VACUUM refuses to run
+    // inside a multi-statement string.
+    for table in [
+        "events",
+        "event_rollups_hourly",
+        "event_rollups_daily",
+        "end_users",
+    ] {
+        client
+            .batch_execute(&format!("VACUUM ANALYZE {table}"))
+            .await?;
+    }
     client.batch_execute("RESET statement_timeout").await?;
     eprintln!("  loaded in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
