@@ -8,7 +8,10 @@ use boost_proto::ingest::v1::{
     IngestBatchResponse, IngestStreamRequest, IngestStreamResponse, TrackRequest, TrackResponse,
     ingest_service_server::IngestService,
 };
-use boost_server::{ApiError, auth::principal};
+use boost_server::{
+    ApiError,
+    auth::{Principal, principal},
+};
 use tonic::{Request, Response, Status, Streaming, metadata::MetadataMap};
 
 use crate::{
@@ -48,6 +51,23 @@ impl IngestApi {
             }
         }
         request.remote_addr().map(|a| a.ip())
+    }
+
+    /// Who is calling, and whether `events` more fit their rate limits: the
+    /// principal and the decision for the `x-ratelimit-*` metadata.
+    async fn admit<T>(
+        &self,
+        request: &Request<T>,
+        events: usize,
+    ) -> Result<(Principal, Option<Decision>), Status> {
+        let principal = principal(request)?;
+        let address = self.client_address(request);
+        let decision = self
+            .logic
+            .admit(&principal, address, events)
+            .await
+            .map_err(status)?;
+        Ok((principal, decision))
     }
 }
 
@@ -106,13 +126,7 @@ impl IngestService for IngestApi {
         &self,
         request: Request<TrackRequest>,
     ) -> Result<Response<TrackResponse>, Status> {
-        let principal = principal(&request)?;
-        let address = self.client_address(&request);
-        let decision = self
-            .logic
-            .admit(&principal, address, 1)
-            .await
-            .map_err(status)?;
+        let (principal, decision) = self.admit(&request, 1).await?;
         let event = request.into_inner().event;
         let logic = self.logic.clone();
         let result = detached(async move { logic.track(&principal, event).await }).await?;
@@ -128,13 +142,7 @@ impl IngestService for IngestApi {
         &self,
         request: Request<IdentifyRequest>,
     ) -> Result<Response<IdentifyResponse>, Status> {
-        let principal = principal(&request)?;
-        let address = self.client_address(&request);
-        let decision = self
-            .logic
-            .admit(&principal, address, 1)
-            .await
-            .map_err(status)?;
+        let (principal, decision) = self.admit(&request, 1).await?;
         let event = request.into_inner().event;
         let logic = self.logic.clone();
         let result = detached(async move { logic.identify(&principal, event).await }).await?;
@@ -150,13 +158,8 @@ impl IngestService for IngestApi {
         &self,
         request: Request<IngestBatchRequest>,
     ) -> Result<Response<IngestBatchResponse>, Status> {
-        let principal = principal(&request)?;
-        let address = self.client_address(&request);
-        let decision = self
-            .logic
-            .admit(&principal, address, request.get_ref().events.len())
-            .await
-            .map_err(status)?;
+        let events = request.get_ref().events.len();
+        let (principal, decision) = self.admit(&request, events).await?;
         let events = request.into_inner().events;
         let logic = self.logic.clone();
         let response =

@@ -7,7 +7,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::StorageError;
+use crate::{StorageError, filter::Sql};
 
 /// One end user.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,21 +66,22 @@ pub async fn list(
     limit: i64,
     after: Option<&UserCursor>,
 ) -> Result<Vec<EndUser>, StorageError> {
-    // Without a cursor, start past every real row.
-    let (seen, id) = after.map(|(seen, id)| (*seen, id.as_str())).unwrap_or((
-        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1 << 40),
-        "",
+    let mut sql = Sql::new(
+        "SELECT user_id, traits, first_seen, last_seen, events FROM end_users WHERE project_id = ",
+    );
+    let project = sql.param(project_id);
+    sql.push(&project);
+    if let Some((seen, id)) = after {
+        let seen = sql.param(*seen);
+        let id = sql.param(id.clone());
+        sql.push(&format!(" AND (last_seen, user_id) < ({seen}, {id})"));
+    }
+    let limit = sql.param(limit);
+    sql.push(&format!(
+        " ORDER BY last_seen DESC, user_id DESC LIMIT {limit}"
     ));
-    let id_bound = if after.is_some() { id } else { "\u{10FFFF}" };
-    client
-        .query(
-            "SELECT user_id, traits, first_seen, last_seen, events FROM end_users
-             WHERE project_id = $1 AND (last_seen, user_id) < ($2, $3)
-             ORDER BY last_seen DESC, user_id DESC LIMIT $4",
-            &[&project_id, &seen, &id_bound, &limit],
-        )
-        .await
-        .map_err(|e| StorageError::query("list users", e))?
+    sql.query(client, "list users")
+        .await?
         .into_iter()
         .map(EndUser::try_from)
         .collect::<Result<_, _>>()

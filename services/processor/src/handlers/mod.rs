@@ -12,7 +12,7 @@ mod identify;
 mod telemetry;
 mod tracking;
 
-use std::{collections::HashMap, time::SystemTime};
+use std::{collections::HashMap, sync::Arc, time::SystemTime};
 
 use boost_proto::{
     common::v1::{Event, EventKind},
@@ -44,8 +44,8 @@ pub trait Handler: Send + Sync {
 
 /// Finds the handler of each kind; kinds nobody registered go to the fallback.
 pub struct Registry {
-    /// Handler per `EventKind` number.
-    by_kind: HashMap<i32, Box<dyn Handler>>,
+    /// Handler per `EventKind` number (one handler may serve several kinds).
+    by_kind: HashMap<i32, Arc<dyn Handler>>,
     /// For kinds with no handler (e.g. written by a newer ingest).
     fallback: Box<dyn Handler>,
 }
@@ -54,9 +54,9 @@ impl Registry {
     /// The handlers Boost ships: tracking, identify, telemetry, and the fallback.
     pub fn standard() -> Self {
         Self::new(Box::new(fallback::Fallback))
-            .with(|| Box::new(tracking::Tracking))
-            .with(|| Box::new(identify::Identify))
-            .with(|| Box::new(telemetry::Telemetry))
+            .with(tracking::Tracking)
+            .with(identify::Identify)
+            .with(telemetry::Telemetry)
     }
 
     /// A registry with only `fallback`.
@@ -67,10 +67,11 @@ impl Registry {
         }
     }
 
-    /// Registers a handler for every kind it names (one instance per kind).
-    pub fn with(mut self, make: impl Fn() -> Box<dyn Handler>) -> Self {
-        for kind in make().kinds() {
-            self.by_kind.insert(*kind as i32, make());
+    /// Registers a handler for every kind it names.
+    pub fn with(mut self, handler: impl Handler + 'static) -> Self {
+        let handler: Arc<dyn Handler> = Arc::new(handler);
+        for kind in handler.kinds() {
+            self.by_kind.insert(*kind as i32, handler.clone());
         }
         self
     }
