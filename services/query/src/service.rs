@@ -42,7 +42,7 @@ pub const DEFAULT_GROUPS: i32 = 10;
 /// Most groups Aggregate returns.
 pub const MAX_GROUPS: i32 = 1000;
 /// Services GetMetrics ranks.
-const TOP_SERVICES: i64 = 5;
+const TOP_SERVICES: usize = 5;
 /// Slack added to "now" for the default end time, matching ingest's future skew.
 const DEFAULT_END_SLACK: Duration = Duration::from_secs(300);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -363,43 +363,52 @@ impl QueryLogic {
         })
     }
 
-    /// The project's business metrics.
+    /// The project's business metrics, from three queries on two
+    /// connections: all-time counts by service (rollups), the last 24 hours
+    /// by hour and service (hourly rollups), and an exact last-hour count.
     pub async fn metrics(&self, principal: &Principal) -> Result<GetMetricsResponse, QueryError> {
         let project = principal.project_id;
         let now = SystemTime::now();
         let this_hour = floor_to_hour(now);
-        let day_start = this_hour - 23 * HOUR;
         let all_time = EventFilter::new(project, SystemTime::UNIX_EPOCH, this_hour + 2 * HOUR);
-        let last_day = EventFilter::new(project, day_start, this_hour + 2 * HOUR);
+        let last_day = EventFilter::new(project, this_hour - 23 * HOUR, this_hour + 2 * HOUR);
         let last_hour = EventFilter::new(project, now - HOUR, now + DEFAULT_END_SLACK);
-        let mut client = self.pool.get().await.map_err(StorageError::from)?;
-        let tx = tenant::read_as(&mut client, project).await?;
-        // One round trip: the queries are pipelined on the connection.
-        let (total_events, by_service, top_services, by_hour, (last_hour, _)) = tokio::try_join!(
-            aggregates::rollup_total(&tx, &all_time),
-            aggregates::count(
-                &tx,
-                &all_time,
-                Grouping::Service,
-                i64::from(MAX_GROUPS),
-                true
-            ),
-            aggregates::count(&tx, &last_day, Grouping::Service, TOP_SERVICES, true),
-            // 26 hourly buckets at most (24 plus the future skew): all of them.
-            aggregates::count(&tx, &last_day, Grouping::Time(Bucket::Hour), 48, true),
-            events::total(&tx, &last_hour, i64::MAX - 1),
-        )?;
-        let last_24_hours = by_hour.iter().map(|g| g.count).sum();
+        let all_time_by_service = async {
+            let mut client = self.pool.get().await.map_err(StorageError::from)?;
+            let tx = tenant::read_as(&mut client, project).await?;
+            let limit = i64::from(MAX_GROUPS);
+            let by_service =
+                aggregates::count(&tx, &all_time, Grouping::Service, limit, true).await?;
+            // Past MAX_GROUPS services the groups no longer add up to the total.
+            let total = if by_service.len() < MAX_GROUPS as usize {
+                by_service.iter().map(|g| g.count).sum()
+            } else {
+                aggregates::rollup_total(&tx, &all_time).await?
+            };
+            Ok::<_, QueryError>((total, by_service))
+        };
+        let recent = async {
+            let mut client = self.pool.get().await.map_err(StorageError::from)?;
+            let tx = tenant::read_as(&mut client, project).await?;
+            // Pipelined on the one connection.
+            Ok::<_, QueryError>(tokio::try_join!(
+                aggregates::service_hours(&tx, &last_day),
+                events::count_matching(&tx, &last_hour),
+            )?)
+        };
+        let ((total_events, by_service), (service_hours, last_hour)) =
+            tokio::try_join!(all_time_by_service, recent)?;
+        let day = DayTotals::from_service_hours(service_hours);
         let groups = |g: Vec<GroupCount>, grouping| {
             g.into_iter().map(|g| group_to_proto(g, grouping)).collect()
         };
         Ok(GetMetricsResponse {
             total_events,
             last_hour,
-            last_24_hours,
+            last_24_hours: day.total,
             by_service: groups(by_service, Grouping::Service),
-            top_services: groups(top_services, Grouping::Service),
-            by_hour: groups(by_hour, Grouping::Time(Bucket::Hour)),
+            top_services: groups(day.top_services(TOP_SERVICES), Grouping::Service),
+            by_hour: groups(day.by_hour, Grouping::Time(Bucket::Hour)),
         })
     }
 
@@ -425,6 +434,55 @@ impl QueryLogic {
         let far = Duration::from_secs(100 * 365 * 24 * 3600);
         let now = SystemTime::now();
         to_filter(principal.project_id, (now - far, now + far), filter)
+    }
+}
+
+/// A day of (hour, service) counts folded into GetMetrics' views.
+struct DayTotals {
+    /// Every event of the day.
+    total: i64,
+    /// Per hour, in time order.
+    by_hour: Vec<GroupCount>,
+    /// Per service.
+    by_service: std::collections::HashMap<String, i64>,
+}
+
+impl DayTotals {
+    fn from_service_hours(rows: Vec<(SystemTime, String, i64)>) -> Self {
+        let mut day = DayTotals {
+            total: 0,
+            by_hour: Vec::new(),
+            by_service: std::collections::HashMap::new(),
+        };
+        for (hour, service, count) in rows {
+            day.total += count;
+            *day.by_service.entry(service).or_default() += count;
+            match day.by_hour.last_mut() {
+                Some(last) if last.bucket_start == Some(hour) => last.count += count,
+                _ => day.by_hour.push(GroupCount {
+                    key: String::new(),
+                    bucket_start: Some(hour),
+                    count,
+                }),
+            }
+        }
+        day
+    }
+
+    /// The `n` busiest services, largest first, ties by name.
+    fn top_services(&self, n: usize) -> Vec<GroupCount> {
+        let mut services: Vec<GroupCount> = self
+            .by_service
+            .iter()
+            .map(|(service, count)| GroupCount {
+                key: service.clone(),
+                bucket_start: None,
+                count: *count,
+            })
+            .collect();
+        services.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+        services.truncate(n);
+        services
     }
 }
 
@@ -504,5 +562,37 @@ fn body(telemetry: Telemetry) -> Body {
                 .ok(),
             error,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_day_totals_fold_hours_and_rank_services() {
+        let h0 = SystemTime::UNIX_EPOCH + HOUR;
+        let h1 = h0 + HOUR;
+        let day = DayTotals::from_service_hours(vec![
+            (h0, "api".into(), 3),
+            (h0, "web".into(), 5),
+            (h1, "api".into(), 4),
+            (h1, "batch".into(), 1),
+            (h1, "web".into(), 2),
+        ]);
+        assert_eq!(day.total, 15);
+        let hours: Vec<_> = day
+            .by_hour
+            .iter()
+            .map(|g| (g.bucket_start, g.count))
+            .collect();
+        assert_eq!(hours, vec![(Some(h0), 8), (Some(h1), 7)]);
+        let top: Vec<_> = day
+            .top_services(2)
+            .into_iter()
+            .map(|g| (g.key, g.count))
+            .collect();
+        // api and web tie at 7: by name.
+        assert_eq!(top, vec![("api".to_string(), 7), ("web".to_string(), 7)]);
     }
 }

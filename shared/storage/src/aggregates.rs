@@ -177,3 +177,27 @@ pub async fn rollup_total(
     push_rollup_source(&mut sql, filter, false);
     Ok(sql.query(client, "rollup total").await?[0].get(0))
 }
+
+/// Events per (hour, service) from the hourly rollups over the filter's
+/// hour-aligned range, hours in order: one scan that GetMetrics folds into
+/// events by hour, top services and the day's total.
+pub async fn service_hours(
+    client: &impl GenericClient,
+    filter: &EventFilter,
+) -> Result<Vec<(SystemTime, String, i64)>, StorageError> {
+    let mut sql = Sql::new("SELECT hour, service, sum(events)::int8 FROM event_rollups_hourly");
+    let project = sql.param(filter.project_id);
+    let start = sql.param(filter.start);
+    let end = sql.param(filter.end);
+    sql.push(&format!(
+        " WHERE project_id = {project} AND hour >= {start} AND hour < {end}"
+    ));
+    filter.push_dimensions(&mut sql);
+    sql.push(" GROUP BY 1, 2 ORDER BY 1, 2");
+    Ok(sql
+        .query(client, "service hours")
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect())
+}

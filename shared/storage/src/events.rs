@@ -377,6 +377,16 @@ pub async fn total(
     Ok((estimate.max(counted), false))
 }
 
+/// Exact number of events matching `filter`, however many.
+pub async fn count_matching(
+    client: &impl GenericClient,
+    filter: &EventFilter,
+) -> Result<i64, StorageError> {
+    let mut sql = Sql::new("SELECT count(*) FROM events");
+    filter.push_where(&mut sql);
+    Ok(sql.query(client, "count events").await?[0].get(0))
+}
+
 /// One event by id, within its project.
 pub async fn get(
     client: &impl GenericClient,

@@ -74,7 +74,10 @@ async fn load(stack: &Stack, project: Uuid, total: i64) -> anyhow::Result<()> {
         .execute(
             "INSERT INTO event_rollups_hourly (project_id, hour, service, type, kind, source_partition, events)
              SELECT project_id, date_trunc('hour', occurred_at, 'UTC'), service, type, kind, 0, count(*)
-             FROM events WHERE project_id = $1 GROUP BY 1, 2, 3, 4, 5",
+             FROM events WHERE project_id = $1 GROUP BY 1, 2, 3, 4, 5
+             -- The processor writes an hour's rows as that hour passes, so
+             -- they sit together on disk; hash order would scatter them.
+             ORDER BY 2",
             &[&project],
         )
         .await?;
@@ -82,7 +85,7 @@ async fn load(stack: &Stack, project: Uuid, total: i64) -> anyhow::Result<()> {
         .execute(
             "INSERT INTO event_rollups_daily (project_id, day, service, type, kind, source_partition, events)
              SELECT project_id, date_trunc('day', hour, 'UTC'), service, type, kind, 0, sum(events)
-             FROM event_rollups_hourly WHERE project_id = $1 GROUP BY 1, 2, 3, 4, 5",
+             FROM event_rollups_hourly WHERE project_id = $1 GROUP BY 1, 2, 3, 4, 5 ORDER BY 2",
             &[&project],
         )
         .await?;
