@@ -20,6 +20,11 @@ pub struct Config {
     /// gets UNAVAILABLE with RetryInfo.
     #[arg(long = "ack-timeout-ms", env = "BOOST_INGEST_ACK_TIMEOUT_MS", default_value = "5000", value_parser = parse_millis)]
     pub ack_timeout: Duration,
+    /// Longest wait (ms), after the broker's acknowledgement, for the
+    /// processor to store the events of an ACK_LEVEL_COMMITTED call; past
+    /// it they are answered ACCEPTED with `stored` false.
+    #[arg(long = "commit-timeout-ms", env = "BOOST_INGEST_COMMIT_TIMEOUT_MS", default_value = "3000", value_parser = parse_millis)]
+    pub commit_timeout: Duration,
     /// How long accepted event ids are remembered for the fast DUPLICATE
     /// answer (ms); the database dedups for good.
     #[arg(long = "dedup-window-ms", env = "BOOST_INGEST_DEDUP_WINDOW_MS", default_value = "86400000", value_parser = parse_millis)]
@@ -110,6 +115,14 @@ impl ServiceConfig for Config {
         if self.ack_timeout.is_zero() || self.ack_timeout >= self.grpc.request_timeout {
             return Err(
                 "BOOST_INGEST_ACK_TIMEOUT_MS must be above 0 and below BOOST_GRPC_TIMEOUT_MS"
+                    .into(),
+            );
+        }
+        if self.commit_timeout.is_zero()
+            || self.ack_timeout + self.commit_timeout >= self.grpc.request_timeout
+        {
+            return Err(
+                "BOOST_INGEST_COMMIT_TIMEOUT_MS must be above 0, and with BOOST_INGEST_ACK_TIMEOUT_MS below BOOST_GRPC_TIMEOUT_MS"
                     .into(),
             );
         }

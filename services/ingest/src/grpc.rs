@@ -4,9 +4,9 @@
 use std::{future::Future, net::IpAddr};
 
 use boost_proto::ingest::v1::{
-    GetLimitsRequest, GetLimitsResponse, IdentifyRequest, IdentifyResponse, IngestBatchRequest,
-    IngestBatchResponse, IngestStreamRequest, IngestStreamResponse, TrackRequest, TrackResponse,
-    ingest_service_server::IngestService,
+    AckLevel, GetLimitsRequest, GetLimitsResponse, IdentifyRequest, IdentifyResponse,
+    IngestBatchRequest, IngestBatchResponse, IngestStreamRequest, IngestStreamResponse,
+    TrackRequest, TrackResponse, ingest_service_server::IngestService,
 };
 use boost_server::{
     ApiError,
@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status, Streaming, metadata::MetadataMap};
 
 use crate::{
     rate_limit::Decision,
-    service::{IngestError, IngestLogic, StreamTotals},
+    service::{IngestError, IngestLogic, StreamTotals, ack_level},
 };
 
 /// The `IngestService` implementation.
@@ -120,16 +120,22 @@ fn respond<T>(body: T, decision: Option<Decision>) -> Response<T> {
     response
 }
 
+/// The request's ack level; an unknown value is INVALID_ARGUMENT before any work.
+fn requested_ack(value: i32) -> Result<AckLevel, Status> {
+    ack_level(value).map_err(|e| Status::from(ApiError::bad_field(e.field, e.reason)))
+}
+
 #[tonic::async_trait]
 impl IngestService for IngestApi {
     async fn track(
         &self,
         request: Request<TrackRequest>,
     ) -> Result<Response<TrackResponse>, Status> {
+        let ack = requested_ack(request.get_ref().ack)?;
         let (principal, decision) = self.admit(&request, 1).await?;
         let event = request.into_inner().event;
         let logic = self.logic.clone();
-        let result = detached(async move { logic.track(&principal, event).await }).await?;
+        let result = detached(async move { logic.track(&principal, event, ack).await }).await?;
         Ok(respond(
             TrackResponse {
                 result: Some(result),
@@ -142,10 +148,11 @@ impl IngestService for IngestApi {
         &self,
         request: Request<IdentifyRequest>,
     ) -> Result<Response<IdentifyResponse>, Status> {
+        let ack = requested_ack(request.get_ref().ack)?;
         let (principal, decision) = self.admit(&request, 1).await?;
         let event = request.into_inner().event;
         let logic = self.logic.clone();
-        let result = detached(async move { logic.identify(&principal, event).await }).await?;
+        let result = detached(async move { logic.identify(&principal, event, ack).await }).await?;
         Ok(respond(
             IdentifyResponse {
                 result: Some(result),
@@ -158,12 +165,13 @@ impl IngestService for IngestApi {
         &self,
         request: Request<IngestBatchRequest>,
     ) -> Result<Response<IngestBatchResponse>, Status> {
+        let ack = requested_ack(request.get_ref().ack)?;
         let events = request.get_ref().events.len();
         let (principal, decision) = self.admit(&request, events).await?;
         let events = request.into_inner().events;
         let logic = self.logic.clone();
         let response =
-            detached(async move { logic.ingest_batch(&principal, events).await }).await?;
+            detached(async move { logic.ingest_batch(&principal, events, ack).await }).await?;
         Ok(respond(response, decision))
     }
 

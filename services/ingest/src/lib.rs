@@ -5,6 +5,7 @@
 //! - [`dedup`]: the Redis fast path for DUPLICATE
 //! - [`rate_limit`]: per-project sliding-window limits, Redis with a local fallback
 //! - [`service`]: plain async functions (validate → produce → acknowledge)
+//! - [`stored`]: the processor's stored watermarks, for COMMITTED acknowledgements
 //! - [`grpc`]: the thin `IngestService` adapter
 //! - [`run`]: builds everything and serves; used by `main` and by tests
 
@@ -13,6 +14,7 @@ pub mod dedup;
 pub mod grpc;
 pub mod rate_limit;
 pub mod service;
+pub mod stored;
 pub mod validate;
 
 use std::{future::Future, sync::Arc};
@@ -51,12 +53,17 @@ pub async fn run(
             window: config.rate_limit_window,
         },
     );
+    let watermarks = stored::StoredWatermarks::new(config.kafka.partitions);
     let logic = service::IngestLogic::new(
         producer,
         dedup,
         limiter,
         config.limits.clone(),
         config.ack_timeout,
+        service::Committed {
+            watermarks: watermarks.clone(),
+            timeout: config.commit_timeout,
+        },
     );
     let authenticator = Arc::new(Authenticator::new(&config.auth)?);
     let rules = ScopeRules::new(&[("/boost.ingest.v1.IngestService/", Scope::EventsWrite)]);
@@ -64,6 +71,11 @@ pub async fn run(
         .max_decoding_message_size(config.grpc.max_message_bytes);
     let grpc = GrpcServer::new(&config.grpc);
     let cancel = CancellationToken::new();
+    tracker.spawn(watermarks.listen(
+        boost_storage::redis::subscriber(&config.redis)?,
+        config.kafka.topic.clone(),
+        cancel.clone(),
+    ));
     tracker.spawn(boost_storage::redis::report_health(
         redis,
         grpc.health(),

@@ -11,7 +11,8 @@ use boost_kafka::{ProduceError, Producer};
 use boost_proto::{
     common::v1::{Event, EventBatchRecord},
     ingest::v1::{
-        EventResult, EventStatus, GetLimitsResponse, IngestBatchResponse, IngestStreamResponse,
+        AckLevel, EventResult, EventStatus, GetLimitsResponse, IngestBatchResponse,
+        IngestStreamResponse,
     },
     prost::Message,
     prost_types::Timestamp,
@@ -22,6 +23,7 @@ use tonic_types::ErrorDetails;
 use crate::{
     dedup::Dedup,
     rate_limit::{Decision, RateLimiter, Subject},
+    stored::StoredWatermarks,
     validate::{BATCH, FieldError, IDENTIFY, KindRule, Limits, TRACK, validate_event},
 };
 
@@ -145,6 +147,29 @@ pub struct IngestLogic {
     limits: Limits,
     /// Longest wait for an acknowledgement.
     ack_timeout: Duration,
+    /// Stored watermarks and the longest COMMITTED wait.
+    committed: Committed,
+}
+
+/// What a COMMITTED acknowledgement waits on.
+#[derive(Clone)]
+pub struct Committed {
+    /// The processor's stored watermarks.
+    pub watermarks: std::sync::Arc<StoredWatermarks>,
+    /// Longest wait past the broker's acknowledgement.
+    pub timeout: Duration,
+}
+
+/// Reads a request's `ack` field.
+pub fn ack_level(value: i32) -> Result<AckLevel, FieldError> {
+    match AckLevel::try_from(value) {
+        Ok(AckLevel::Unspecified | AckLevel::Broker) => Ok(AckLevel::Broker),
+        Ok(AckLevel::Committed) => Ok(AckLevel::Committed),
+        Err(_) => Err(FieldError {
+            field: "ack".into(),
+            reason: "must be ACK_LEVEL_BROKER or ACK_LEVEL_COMMITTED".into(),
+        }),
+    }
 }
 
 fn result(index: u32, event_id: String, status: EventStatus) -> EventResult {
@@ -170,6 +195,7 @@ fn rejected(
         reason,
         retryable,
         index,
+        stored: false,
     }
 }
 
@@ -181,6 +207,7 @@ impl IngestLogic {
         limiter: RateLimiter,
         limits: Limits,
         ack_timeout: Duration,
+        committed: Committed,
     ) -> Self {
         Self {
             producer,
@@ -188,6 +215,7 @@ impl IngestLogic {
             limiter: std::sync::Arc::new(limiter),
             limits,
             ack_timeout,
+            committed,
         }
     }
 
@@ -251,8 +279,9 @@ impl IngestLogic {
         &self,
         principal: &Principal,
         event: Option<Event>,
+        ack: AckLevel,
     ) -> Result<EventResult, IngestError> {
-        self.single(principal, event, TRACK).await
+        self.single(principal, event, TRACK, ack).await
     }
 
     /// One identify event (`user_id` required); an invalid event is INVALID_ARGUMENT.
@@ -260,8 +289,9 @@ impl IngestLogic {
         &self,
         principal: &Principal,
         event: Option<Event>,
+        ack: AckLevel,
     ) -> Result<EventResult, IngestError> {
-        self.single(principal, event, IDENTIFY).await
+        self.single(principal, event, IDENTIFY, ack).await
     }
 
     async fn single(
@@ -269,13 +299,14 @@ impl IngestLogic {
         principal: &Principal,
         event: Option<Event>,
         rule: KindRule,
+        ack: AckLevel,
     ) -> Result<EventResult, IngestError> {
         let event = event.ok_or_else(|| FieldError {
             field: "event".into(),
             reason: "is required".into(),
         })?;
         let event = validate_event(event, rule, &self.limits, SystemTime::now(), "event")?;
-        let mut results = self.submit(principal, vec![(0, event)]).await;
+        let mut results = self.submit(principal, vec![(0, event)], ack).await;
         let outcome = results.pop().expect("one result per event");
         match outcome {
             Submitted::Done(result) => Ok(result),
@@ -290,6 +321,7 @@ impl IngestLogic {
         &self,
         principal: &Principal,
         events: Vec<Event>,
+        ack: AckLevel,
     ) -> Result<IngestBatchResponse, IngestError> {
         if events.is_empty() || events.len() > self.limits.max_batch_events {
             return Err(FieldError {
@@ -314,7 +346,7 @@ impl IngestLogic {
             }
         }
         let mut failures = Vec::new();
-        for outcome in self.submit(principal, valid).await {
+        for outcome in self.submit(principal, valid, ack).await {
             match outcome {
                 Submitted::Done(result) => results.push(result),
                 Submitted::Failed(index, event_id, err) => failures.push((index, event_id, err)),
@@ -354,7 +386,7 @@ impl IngestLogic {
         totals.received += events.len() as u64;
         let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
         let outcome = match self.admit(principal, address, events.len()).await {
-            Ok(_) => self.ingest_batch(principal, events).await,
+            Ok(_) => self.ingest_batch(principal, events, AckLevel::Broker).await,
             Err(refused) => Err(refused),
         };
         match outcome {
@@ -430,8 +462,14 @@ impl IngestLogic {
             .collect()
     }
 
-    /// Dedup → pack per partition → produce concurrently → one outcome per event.
-    async fn submit(&self, principal: &Principal, events: Vec<(u32, Event)>) -> Vec<Submitted> {
+    /// Dedup → pack per partition → produce concurrently → (COMMITTED: wait
+    /// for the processor) → one outcome per event.
+    async fn submit(
+        &self,
+        principal: &Principal,
+        events: Vec<(u32, Event)>,
+        ack: AckLevel,
+    ) -> Vec<Submitted> {
         let project = principal.project_id;
         let mut outcomes = Vec::with_capacity(events.len());
         // Duplicates within the request, then ids accepted before.
@@ -494,23 +532,33 @@ impl IngestLogic {
             (indexes, sent)
         });
         let mut accepted_ids = Vec::new();
+        let mut sent_records = Vec::new();
         for (indexes, sent) in futures::future::join_all(sends).await {
             match sent {
-                Ok(_) => {
-                    for (index, event_id) in indexes {
-                        accepted_ids.push(event_id.clone());
-                        outcomes.push(Submitted::Done(result(
-                            index,
-                            event_id,
-                            EventStatus::Accepted,
-                        )));
-                    }
-                }
+                Ok(record) => sent_records.push((record, indexes)),
                 Err(err) => {
                     outcomes.extend(indexes.into_iter().map(|(index, id)| {
                         Submitted::Failed(index, id, IngestError::Produce(err.clone()))
                     }));
                 }
+            }
+        }
+        // One deadline for the whole call: the waits run side by side.
+        let stored = futures::future::join_all(sent_records.iter().map(|(record, _)| async {
+            ack == AckLevel::Committed
+                && self
+                    .committed
+                    .watermarks
+                    .wait_stored(record.partition, record.offset, self.committed.timeout)
+                    .await
+        }))
+        .await;
+        for ((_, indexes), stored) in sent_records.into_iter().zip(stored) {
+            for (index, event_id) in indexes {
+                accepted_ids.push(event_id.clone());
+                let mut accepted = result(index, event_id, EventStatus::Accepted);
+                accepted.stored = stored;
+                outcomes.push(Submitted::Done(accepted));
             }
         }
         let accepted: Vec<&str> = accepted_ids.iter().map(String::as_str).collect();

@@ -5,7 +5,7 @@ use std::time::Duration;
 use boost_kafka::KafkaArgs;
 use boost_server::config::{AuthClientArgs, GrpcArgs, TelemetryArgs, parse_millis};
 use boost_server::service::ServiceConfig;
-use boost_storage::PostgresArgs;
+use boost_storage::{PostgresArgs, redis::RedisArgs};
 
 /// Everything the processor reads at start-up.
 #[derive(Debug, Clone, clap::Parser)]
@@ -32,9 +32,16 @@ pub struct Config {
     /// Most record bytes one fetch returns.
     #[arg(long = "fetch-max-bytes", env = "BOOST_PROCESSOR_FETCH_MAX_BYTES", default_value_t = 1024 * 1024)]
     pub fetch_max_bytes: i32,
+    /// A partition with records waiting that stores nothing for this long
+    /// (ms) turns the `consuming` health status NOT_SERVING.
+    #[arg(long = "stall-after-ms", env = "BOOST_PROCESSOR_STALL_AFTER_MS", default_value = "10000", value_parser = parse_millis)]
+    pub stall_after: Duration,
     /// The broker.
     #[command(flatten)]
     pub kafka: KafkaArgs,
+    /// Redis: stored watermarks are published there for ingest's COMMITTED acks.
+    #[command(flatten)]
+    pub redis: RedisArgs,
     /// Where auth is (the dead-letter API).
     #[command(flatten)]
     pub auth: AuthClientArgs,
@@ -79,7 +86,11 @@ impl ServiceConfig for Config {
         if self.fetch_max_bytes < 1024 {
             return Err("BOOST_PROCESSOR_FETCH_MAX_BYTES must be at least 1024".into());
         }
+        if self.stall_after.is_zero() {
+            return Err("BOOST_PROCESSOR_STALL_AFTER_MS must be at least 1".into());
+        }
         self.grpc.validate()?;
+        self.redis.validate()?;
         self.postgres.validate()?;
         self.kafka.validate()
     }

@@ -15,7 +15,7 @@ use boost_server::error::error_chain;
 use boost_storage::Pool;
 use tokio_util::sync::CancellationToken;
 
-use crate::{handlers::Registry, store};
+use crate::{handlers::Registry, progress::Progress, store};
 
 /// What every partition loop shares.
 pub struct Consumer {
@@ -31,6 +31,8 @@ pub struct Consumer {
     pub fetch_max_bytes: i32,
     /// Event handlers by kind.
     pub registry: Registry,
+    /// Stored watermarks, lag and freshness.
+    pub progress: Arc<Progress>,
 }
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -65,6 +67,7 @@ impl Consumer {
             },
         };
         tracing::info!(partition, offset, "consuming partition");
+        self.progress.started(partition, offset);
         let mut backoff = MIN_BACKOFF;
         loop {
             let fetched = tokio::select! {
@@ -72,8 +75,9 @@ impl Consumer {
                 fetched = client.fetch_records(offset, 1..self.fetch_max_bytes, self.fetch_max_wait.as_millis() as i32) => fetched,
             };
             let records = match fetched {
-                Ok((records, _high_watermark)) => {
+                Ok((records, high_watermark)) => {
                     backoff = MIN_BACKOFF;
+                    self.progress.fetched(partition, high_watermark);
                     records
                 }
                 Err(err) => {
@@ -102,6 +106,7 @@ impl Consumer {
                 })
                 .await;
             let Some(inserted) = written else { break };
+            self.progress.stored(partition, next, &batch.received);
             tracing::debug!(
                 partition,
                 next,

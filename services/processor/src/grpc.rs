@@ -1,25 +1,33 @@
 //! Thin tonic adapter for `boost.processor.v1.DeadLetterService`.
 
-use boost_proto::processor::v1::{
-    GetDeadLetterRequest, GetDeadLetterResponse, ListDeadLettersRequest, ListDeadLettersResponse,
-    PurgeDeadLettersRequest, PurgeDeadLettersResponse, ReplayDeadLettersRequest,
-    ReplayDeadLettersResponse, dead_letter_service_server::DeadLetterService,
+use boost_proto::{
+    processor::v1::{
+        GetDeadLetterRequest, GetDeadLetterResponse, GetStatusRequest, GetStatusResponse,
+        ListDeadLettersRequest, ListDeadLettersResponse, PartitionStatus, PurgeDeadLettersRequest,
+        PurgeDeadLettersResponse, ReplayDeadLettersRequest, ReplayDeadLettersResponse,
+        dead_letter_service_server::DeadLetterService,
+    },
+    prost_types::Timestamp,
 };
+use std::sync::Arc;
+
 use boost_server::auth::principal;
 use tonic::{Request, Response, Status};
 
-use crate::dead_letters::DeadLetters;
+use crate::{dead_letters::DeadLetters, progress::Progress};
 
 /// The `DeadLetterService` implementation.
 pub struct DeadLetterApi {
     /// Domain logic.
     logic: DeadLetters,
+    /// The consumer loops' progress, for GetStatus.
+    progress: Arc<Progress>,
 }
 
 impl DeadLetterApi {
-    /// An adapter over `logic`.
-    pub fn new(logic: DeadLetters) -> Self {
-        Self { logic }
+    /// An adapter over `logic` and `progress`.
+    pub fn new(logic: DeadLetters, progress: Arc<Progress>) -> Self {
+        Self { logic, progress }
     }
 }
 
@@ -61,5 +69,38 @@ impl DeadLetterService for DeadLetterApi {
         let principal = principal(&request)?;
         let purged = self.logic.purge(&principal, request.get_ref()).await?;
         Ok(Response::new(PurgeDeadLettersResponse { purged }))
+    }
+
+    async fn get_status(
+        &self,
+        _request: Request<GetStatusRequest>,
+    ) -> Result<Response<GetStatusResponse>, Status> {
+        Ok(Response::new(status(&self.progress)))
+    }
+}
+
+/// The wire form of the consumer loops' progress.
+fn status(progress: &Progress) -> GetStatusResponse {
+    let stalled = progress.stalled();
+    let partitions: Vec<PartitionStatus> = progress
+        .partitions()
+        .into_iter()
+        .map(|(partition, p)| PartitionStatus {
+            partition,
+            stored_offset: p.next_offset,
+            high_watermark: p.high_watermark,
+            lag: p.lag(),
+            last_stored_time: p.last_stored.map(Timestamp::from),
+            stalled: stalled.contains(&partition),
+        })
+        .collect();
+    let freshness = progress.freshness();
+    GetStatusResponse {
+        total_lag: partitions.iter().map(|p| p.lag).sum(),
+        partitions,
+        freshness_samples: freshness.samples,
+        freshness_p50_ms: freshness.p50_ms,
+        freshness_p95_ms: freshness.p95_ms,
+        freshness_max_ms: freshness.max_ms,
     }
 }

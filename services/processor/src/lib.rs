@@ -7,7 +7,8 @@
 //! - [`handlers`]: the handler registry: one handler per event kind
 //! - [`store`]: record → rows, and the one transaction per batch
 //! - [`consumer`]: the per-partition fetch loop
-//! - [`dead_letters`], [`grpc`]: the dead-letter API (list, get, replay, purge)
+//! - [`progress`]: stored watermarks, lag and freshness; published for ingest's COMMITTED acks
+//! - [`dead_letters`], [`grpc`]: the dead-letter API (list, get, replay, purge) and GetStatus
 //! - [`run`]: builds everything and serves health; used by `main` and by tests
 
 pub mod config;
@@ -15,6 +16,7 @@ pub mod consumer;
 pub mod dead_letters;
 pub mod grpc;
 pub mod handlers;
+pub mod progress;
 pub mod store;
 
 use std::{future::Future, sync::Arc};
@@ -51,6 +53,7 @@ pub async fn run(
     // Replays are rare and small: a short queue per partition is plenty.
     let producer = Producer::start(&kafka, &config.kafka, 64, &tracker).await?;
     let letters = dead_letters::DeadLetters::new(pool.clone(), producer);
+    let progress = Arc::new(progress::Progress::new(config.stall_after));
     let consumer = Arc::new(consumer::Consumer {
         kafka,
         pool,
@@ -58,6 +61,7 @@ pub async fn run(
         fetch_max_wait: config.fetch_max_wait,
         fetch_max_bytes: config.fetch_max_bytes,
         registry: handlers::Registry::standard(),
+        progress: progress.clone(),
     });
     let cancel = CancellationToken::new();
     for partition in config.partitions() {
@@ -68,6 +72,24 @@ pub async fn run(
                 .run_partition(partition, start, cancel.child_token()),
         );
     }
+    let redis = boost_storage::redis::client(&config.redis)?;
+    tracker.spawn(progress::publish_watermarks(
+        progress.clone(),
+        redis.clone(),
+        config.kafka.topic.clone(),
+        cancel.child_token(),
+    ));
+    let grpc = GrpcServer::new(&config.grpc);
+    tracker.spawn(boost_storage::redis::report_health(
+        redis,
+        grpc.health(),
+        cancel.child_token(),
+    ));
+    tracker.spawn(progress::report_health(
+        progress.clone(),
+        grpc.health(),
+        cancel.child_token(),
+    ));
     tracker.close();
 
     // First match wins: reading and replaying need the event scopes, purging keys:admin.
@@ -84,13 +106,16 @@ pub async fn run(
             "/boost.processor.v1.DeadLetterService/ReplayDeadLetters",
             Scope::EventsWrite,
         ),
+        (
+            "/boost.processor.v1.DeadLetterService/GetStatus",
+            Scope::EventsRead,
+        ),
         ("/boost.processor.v1.DeadLetterService/", Scope::KeysAdmin),
     ]);
     let authenticator = Arc::new(Authenticator::new(&config.auth)?);
-    let server = DeadLetterServiceServer::new(grpc::DeadLetterApi::new(letters))
+    let server = DeadLetterServiceServer::new(grpc::DeadLetterApi::new(letters, progress))
         .max_decoding_message_size(config.grpc.max_message_bytes);
-    GrpcServer::new(&config.grpc)
-        .with_auth(AuthLayer::new(authenticator, rules))
+    grpc.with_auth(AuthLayer::new(authenticator, rules))
         .add_service(server)
         .serve(listener, shutdown)
         .await?;

@@ -56,6 +56,8 @@ pub struct Batch {
     pub unreadable: Vec<UnreadableRecord>,
     /// Events a handler refused.
     pub refused: Vec<RefusedEvent>,
+    /// Ingest receive time of each decoded record (freshness).
+    pub received: Vec<SystemTime>,
 }
 
 /// Decodes records and hands each event to its handler; anything that cannot
@@ -101,6 +103,7 @@ fn handle_record(
         .receive_time
         .and_then(|t| SystemTime::try_from(t).ok())
         .unwrap_or_else(SystemTime::now);
+    batch.received.push(received_at);
     for (index, event) in record.events.iter().enumerate() {
         let handler = registry.handler_for(event.kind);
         let incoming = Incoming {

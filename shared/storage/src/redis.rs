@@ -126,3 +126,44 @@ pub async fn report_health(client: Client, health: HealthReporter, cancel: Cance
         }
     }
 }
+
+/// The processor → ingest contract for stored watermarks: the Redis channel
+/// for `topic`, carrying `partition=next_offset` pairs separated by spaces.
+/// Everything before `next_offset` of that partition is committed in
+/// PostgreSQL.
+pub mod watermarks {
+    /// The channel for `topic`.
+    pub fn channel(topic: &str) -> String {
+        format!("boost:stored:{topic}")
+    }
+
+    /// One message for `moved` (partition, next offset) pairs.
+    pub fn encode(moved: &[(i32, i64)]) -> String {
+        moved
+            .iter()
+            .map(|(partition, offset)| format!("{partition}={offset}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The pairs of a message; malformed pairs are skipped.
+    pub fn decode(message: &str) -> Vec<(i32, i64)> {
+        message
+            .split_whitespace()
+            .filter_map(|pair| {
+                let (partition, offset) = pair.split_once('=')?;
+                Some((partition.parse().ok()?, offset.parse().ok()?))
+            })
+            .collect()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn test_round_trip_and_garbage_skipped() {
+            let moved = [(0, 15), (7, 1_000_000)];
+            assert_eq!(super::decode(&super::encode(&moved)), moved);
+            assert_eq!(super::decode("3=4 x=1 5= =6 9=10"), vec![(3, 4), (9, 10)]);
+        }
+    }
+}

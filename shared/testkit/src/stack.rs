@@ -1,7 +1,7 @@
 //! The whole of Boost in-process: auth, ingest, processor, query and edge,
 //! each on its own loopback port 0, against a [`TestDatabase`] and a
-//! [`TestBroker`]. The processor can be killed (its task aborted mid-work)
-//! and started again.
+//! [`TestBroker`]. The processor can be killed (its runtime dropped
+//! mid-work) and started again, or run as its own OS process and `kill -9`ed.
 
 use std::{
     net::SocketAddr,
@@ -51,6 +51,32 @@ pub struct Stack {
     /// The processor's own runtime: shutting it down stops every task of
     /// that instance at once, as a crash would.
     processor_runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// A processor running as its own OS process; SIGKILLed when dropped.
+pub struct ProcessorProcess {
+    /// The process.
+    child: std::process::Child,
+    /// Its gRPC address.
+    pub addr: SocketAddr,
+}
+
+impl ProcessorProcess {
+    /// `kill -9`: no shutdown path runs, an open transaction never commits.
+    pub fn kill(mut self) {
+        self.kill_now();
+    }
+
+    fn kill_now(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ProcessorProcess {
+    fn drop(&mut self) {
+        self.kill_now();
+    }
 }
 
 /// `http://<addr>`, for clients.
@@ -110,7 +136,12 @@ impl Stack {
 
     /// Like [`Stack::start`], on a given broker (e.g. an in-memory one).
     pub async fn start_on(broker: TestBroker) -> Self {
-        let db = TestDatabase::create().await;
+        Self::start_with(broker, TestDatabase::create().await).await
+    }
+
+    /// Like [`Stack::start`], on a given broker and database (e.g. one on a
+    /// private [`crate::TestPostgres`] the test stops).
+    pub async fn start_with(broker: TestBroker, db: TestDatabase) -> Self {
         let redis = TestRedis::start();
         let shutdown = CancellationToken::new();
 
@@ -174,6 +205,22 @@ impl Stack {
         stack
     }
 
+    /// Flags of a processor instance of this stack.
+    fn processor_args(&self) -> Vec<String> {
+        vec![
+            "--kafka-brokers".into(),
+            self.broker.address.clone(),
+            "--database-url".into(),
+            self.db.url.clone(),
+            "--database-migrate".into(),
+            "false".into(),
+            "--auth-url".into(),
+            url(self.auth),
+            "--redis-url".into(),
+            self.redis.url.clone(),
+        ]
+    }
+
     /// Starts the processor (again), reading offsets from the database.
     pub async fn start_processor(&mut self) {
         assert!(
@@ -181,19 +228,7 @@ impl Stack {
             "processor already running"
         );
         let (listener, addr) = bind().await;
-        let config: boost_processor::Config = parse(
-            "processor",
-            &[
-                "--kafka-brokers".into(),
-                self.broker.address.clone(),
-                "--database-url".into(),
-                self.db.url.clone(),
-                "--database-migrate".into(),
-                "false".into(),
-                "--auth-url".into(),
-                url(self.auth),
-            ],
-        );
+        let config: boost_processor::Config = parse("processor", &self.processor_args());
         let token = self.shutdown.child_token();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -208,7 +243,27 @@ impl Stack {
         });
         self.processor_runtime = Some(runtime);
         wait_serving(addr).await;
+        // Stored watermarks reach ingest through Redis (COMMITTED acks).
+        wait_health(addr, boost_storage::redis::HEALTH_NAME).await;
         self.processor = Some(addr);
+    }
+
+    /// Starts a processor of this stack as its own OS process from
+    /// `binary` (integration tests pass
+    /// `env!("CARGO_BIN_EXE_boost-test-processor")`); returns once it serves.
+    pub async fn spawn_processor_process(&self, binary: &str) -> ProcessorProcess {
+        let addr: SocketAddr = ([127, 0, 0, 1], crate::free_port()).into();
+        let child = std::process::Command::new(binary)
+            .args(self.processor_args())
+            .args(["--listen", &addr.to_string()])
+            .env("BOOST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the processor process");
+        let process = ProcessorProcess { child, addr };
+        wait_serving(addr).await;
+        process
     }
 
     /// Kills the processor: every task of the instance stops at its current

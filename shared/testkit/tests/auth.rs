@@ -577,6 +577,7 @@ async fn test_jwt_is_accepted_wherever_a_key_is() {
     );
     let mut request = Request::new(boost_proto::ingest::v1::TrackRequest {
         event: Some(event("jwt_event")),
+        ..Default::default()
     });
     request.metadata_mut().insert(
         "authorization",

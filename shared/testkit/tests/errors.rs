@@ -28,6 +28,7 @@ async fn test_missing_unknown_or_malformed_key_is_unauthenticated() {
     let status = ingest
         .track(Request::new(boost_proto::ingest::v1::TrackRequest {
             event: Some(event("x")),
+            ..Default::default()
         }))
         .await
         .expect_err("no key");
@@ -118,7 +119,10 @@ async fn test_event_without_type_is_invalid_argument_naming_field() {
     let status = ingest
         .track(with_key(
             &key,
-            boost_proto::ingest::v1::TrackRequest { event: None },
+            boost_proto::ingest::v1::TrackRequest {
+                event: None,
+                ..Default::default()
+            },
         ))
         .await
         .expect_err("no event");

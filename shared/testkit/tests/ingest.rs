@@ -27,7 +27,13 @@ async fn batch(
     events: Vec<Event>,
 ) -> Result<IngestBatchResponse, tonic::Status> {
     client
-        .ingest_batch(with_key(key, IngestBatchRequest { events }))
+        .ingest_batch(with_key(
+            key,
+            IngestBatchRequest {
+                events,
+                ..Default::default()
+            },
+        ))
         .await
         .map(|r| r.into_inner())
 }
@@ -143,6 +149,7 @@ async fn test_identify_needs_a_user_and_is_stored_as_identify() {
             &key,
             IdentifyRequest {
                 event: Some(event("traits")),
+                ..Default::default()
             },
         ))
         .await
@@ -158,6 +165,7 @@ async fn test_identify_needs_a_user_and_is_stored_as_identify() {
             &key,
             IdentifyRequest {
                 event: Some(traits),
+                ..Default::default()
             },
         ))
         .await
@@ -303,6 +311,7 @@ async fn test_rate_limit_per_project_with_local_fallback() {
         .expect("connect");
     let batch_of = |n: usize| IngestBatchRequest {
         events: (0..n).map(|_| event("limited")).collect(),
+        ..Default::default()
     };
 
     let answer = ingest
@@ -588,6 +597,7 @@ async fn test_rate_limits_per_key_per_user_and_per_address() {
                 ..event("limited")
             })
             .collect(),
+        ..Default::default()
     };
 
     // Per key (6 per window) and per end user (3 per window).

@@ -76,7 +76,13 @@ async fn load(stack: &Stack, key: &str, project: Uuid, events: Vec<Event>) {
     let n = events.len();
     let mut ingest = ingest_client(stack).await;
     let answer = ingest
-        .ingest_batch(with_key(key, IngestBatchRequest { events }))
+        .ingest_batch(with_key(
+            key,
+            IngestBatchRequest {
+                events,
+                ..Default::default()
+            },
+        ))
         .await
         .expect("batch")
         .into_inner();
@@ -524,6 +530,7 @@ async fn test_get_event_users_and_tail() {
             &key,
             IngestBatchRequest {
                 events: vec![wanted, event("not_tailed")],
+                ..Default::default()
             },
         ))
         .await

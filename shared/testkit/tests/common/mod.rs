@@ -44,7 +44,13 @@ pub async fn track(
     event: Event,
 ) -> Result<TrackResponse, Status> {
     client
-        .track(with_key(key, TrackRequest { event: Some(event) }))
+        .track(with_key(
+            key,
+            TrackRequest {
+                event: Some(event),
+                ..Default::default()
+            },
+        ))
         .await
         .map(|r| r.into_inner())
 }
