@@ -22,6 +22,11 @@ impl TestDatabase {
     /// PostgreSQL is not reachable.
     pub async fn create() -> Self {
         let server = std::env::var("BOOST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_SERVER.into());
+        Self::create_on(&server).await
+    }
+
+    /// Creates and migrates a new database on the server at `server`.
+    pub async fn create_on(server: &str) -> Self {
         let mut config: tokio_postgres::Config = server.parse().expect("BOOST_DATABASE_URL parses");
         config.dbname("postgres");
         config.connect_timeout(std::time::Duration::from_secs(5));

@@ -2,6 +2,7 @@
 //!
 //! - [`database`]: a fresh, migrated PostgreSQL database per test, dropped afterwards
 //! - [`broker`]: a private tansu broker on a random port, killed afterwards
+//! - [`postgres`]: a private PostgreSQL server, stoppable mid-test
 //! - [`redis`]: a private Redis on a random port, stoppable mid-test
 //! - [`stack`]: all five services in-process on port 0, wired to the above
 //!
@@ -11,11 +12,13 @@
 
 pub mod broker;
 pub mod database;
+pub mod postgres;
 pub mod redis;
 pub mod stack;
 
 pub use broker::TestBroker;
 pub use database::TestDatabase;
+pub use postgres::TestPostgres;
 pub use redis::TestRedis;
 pub use stack::Stack;
 
