@@ -73,6 +73,7 @@ pub async fn run(
     let cancel = CancellationToken::new();
     tracker.spawn(watermarks.listen(
         boost_storage::redis::subscriber(&config.redis)?,
+        redis.clone(),
         config.kafka.topic.clone(),
         cancel.clone(),
     ));

@@ -4,20 +4,24 @@
 //!
 //! Each partition keeps only the latest watermark (a `watch` channel), so a
 //! waiter that arrives after the message still sees it. A message missed
-//! while Redis was away is made up by the next one; a waiter that hears
+//! (e.g. while the subscriber reconnects) is made up by re-reading the
+//! processor's watermark keys while anyone waits; a waiter that learns
 //! nothing in time answers with `stored` false, never with an error.
 
 use std::{sync::Arc, time::Duration};
 
 use boost_storage::redis::{
     fred::{
-        clients::SubscriberClient,
-        interfaces::{EventInterface, PubsubInterface},
+        clients::{Client, SubscriberClient},
+        interfaces::{EventInterface, KeysInterface, PubsubInterface},
     },
     watermarks,
 };
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+/// How often a listener with waiters re-reads the watermark keys.
+const CATCH_UP: Duration = Duration::from_millis(250);
 
 /// Latest stored watermark (next offset to store) per partition; -1 unknown.
 pub struct StoredWatermarks {
@@ -65,10 +69,35 @@ impl StoredWatermarks {
             .is_ok_and(|seen| seen.is_ok())
     }
 
-    /// Applies every message on `topic`'s watermark channel until `cancel`.
+    /// Reads every partition's watermark key (one MGET).
+    async fn catch_up(&self, redis: &Client, topic: &str) {
+        let keys: Vec<String> = (0..self.partitions.len() as i32)
+            .map(|p| watermarks::key(topic, p))
+            .collect();
+        let stored: Result<Vec<Option<i64>>, _> = redis.mget(keys).await;
+        if let Ok(stored) = stored {
+            let moved: Vec<(i32, i64)> = stored
+                .into_iter()
+                .enumerate()
+                .filter_map(|(p, offset)| Some((p as i32, offset?)))
+                .collect();
+            self.apply(&moved);
+        }
+    }
+
+    /// Whether anyone waits on some partition.
+    fn waited_on(&self) -> bool {
+        self.partitions.iter().any(|p| p.receiver_count() > 0)
+    }
+
+    /// Applies every message on `topic`'s watermark channel until `cancel`;
+    /// while anyone waits, also re-reads the keys every [`CATCH_UP`], so a
+    /// message missed (subscriber reconnecting) delays an answer by that
+    /// much at most.
     pub async fn listen(
         self: Arc<Self>,
         subscriber: SubscriberClient,
+        redis: Client,
         topic: String,
         cancel: CancellationToken,
     ) {
@@ -78,9 +107,17 @@ impl StoredWatermarks {
             // manage_subscriptions re-subscribes once Redis is back.
             tracing::warn!(error = %e, "cannot subscribe to stored watermarks yet");
         }
+        let mut catch_up = tokio::time::interval(CATCH_UP);
+        catch_up.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let message = tokio::select! {
                 () = cancel.cancelled() => break,
+                _ = catch_up.tick() => {
+                    if self.waited_on() {
+                        self.catch_up(&redis, &topic).await;
+                    }
+                    continue;
+                }
                 message = messages.recv() => message,
             };
             match message {

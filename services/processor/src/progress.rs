@@ -13,7 +13,11 @@ use std::{
 };
 
 use boost_storage::redis::{
-    fred::{clients::Client, interfaces::PubsubInterface},
+    fred::{
+        clients::Client,
+        interfaces::{KeysInterface, PubsubInterface},
+        types::Value,
+    },
     watermarks,
 };
 use tokio::sync::Notify;
@@ -202,8 +206,8 @@ impl Progress {
 /// and has stored nothing for the stall threshold (e.g. PostgreSQL is down).
 pub const HEALTH_NAME: &str = "consuming";
 
-/// Publishes moved stored watermarks on [`watermarks::channel`] until
-/// `cancel`. Moves that happen while a publish is in flight are coalesced
+/// Publishes moved stored watermarks ([`watermarks::channel`] and the
+/// per-partition keys) until `cancel`. Moves that happen while a publish is in flight are coalesced
 /// into the next message; with Redis down they are dropped (ingest's
 /// COMMITTED waits then time out, and nothing else depends on them).
 pub async fn publish_watermarks(
@@ -222,8 +226,16 @@ pub async fn publish_watermarks(
         if moved.is_empty() {
             continue;
         }
-        let published: Result<i64, _> = redis.publish(&channel, watermarks::encode(&moved)).await;
-        if let Err(e) = published {
+        // The keys first, so a listener that reads them after the message
+        // never sees an older value than the message had.
+        let pipeline = redis.pipeline();
+        let keys: Vec<(String, i64)> = moved
+            .iter()
+            .map(|(p, o)| (watermarks::key(&topic, *p), *o))
+            .collect();
+        let _: Result<(), _> = pipeline.mset(keys).await;
+        let _: Result<(), _> = pipeline.publish(&channel, watermarks::encode(&moved)).await;
+        if let Err(e) = pipeline.all::<Vec<Value>>().await {
             tracing::debug!(error = %e, "stored watermark not published");
         }
     }

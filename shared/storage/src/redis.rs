@@ -128,13 +128,19 @@ pub async fn report_health(client: Client, health: HealthReporter, cancel: Cance
 }
 
 /// The processor → ingest contract for stored watermarks: the Redis channel
-/// for `topic`, carrying `partition=next_offset` pairs separated by spaces.
-/// Everything before `next_offset` of that partition is committed in
-/// PostgreSQL.
+/// for `topic`, carrying `partition=next_offset` pairs separated by spaces,
+/// and one key per partition holding its latest `next_offset` (for
+/// listeners that missed messages). Everything before `next_offset` of that
+/// partition is committed in PostgreSQL.
 pub mod watermarks {
     /// The channel for `topic`.
     pub fn channel(topic: &str) -> String {
         format!("boost:stored:{topic}")
+    }
+
+    /// The key holding `partition`'s latest watermark.
+    pub fn key(topic: &str, partition: i32) -> String {
+        format!("boost:stored:{topic}:{partition}")
     }
 
     /// One message for `moved` (partition, next offset) pairs.
