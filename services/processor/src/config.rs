@@ -36,6 +36,9 @@ pub struct Config {
     /// (ms) turns the `consuming` health status NOT_SERVING.
     #[arg(long = "stall-after-ms", env = "BOOST_PROCESSOR_STALL_AFTER_MS", default_value = "10000", value_parser = parse_millis)]
     pub stall_after: Duration,
+    /// How often the retention job runs (ms); it also runs at start-up.
+    #[arg(long = "retention-interval-ms", env = "BOOST_PROCESSOR_RETENTION_INTERVAL_MS", default_value = "86400000", value_parser = parse_millis)]
+    pub retention_interval: Duration,
     /// The broker.
     #[command(flatten)]
     pub kafka: KafkaArgs,
@@ -85,6 +88,9 @@ impl ServiceConfig for Config {
         }
         if self.fetch_max_bytes < 1024 {
             return Err("BOOST_PROCESSOR_FETCH_MAX_BYTES must be at least 1024".into());
+        }
+        if self.retention_interval < Duration::from_secs(60) {
+            return Err("BOOST_PROCESSOR_RETENTION_INTERVAL_MS must be at least 60000".into());
         }
         if self.stall_after.is_zero() {
             return Err("BOOST_PROCESSOR_STALL_AFTER_MS must be at least 1".into());

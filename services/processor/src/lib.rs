@@ -8,6 +8,7 @@
 //! - [`store`]: record → rows, and the one transaction per batch
 //! - [`consumer`]: the per-partition fetch loop
 //! - [`progress`]: stored watermarks, lag and freshness; published for ingest's COMMITTED acks
+//! - [`retention`]: the daily retention job (also `boost-retention`, on demand)
 //! - [`dead_letters`], [`grpc`]: the dead-letter API (list, get, replay, purge) and GetStatus
 //! - [`run`]: builds everything and serves health; used by `main` and by tests
 
@@ -17,6 +18,7 @@ pub mod dead_letters;
 pub mod grpc;
 pub mod handlers;
 pub mod progress;
+pub mod retention;
 pub mod store;
 
 use std::{future::Future, sync::Arc};
@@ -64,6 +66,11 @@ pub async fn run(
         progress: progress.clone(),
     });
     let cancel = CancellationToken::new();
+    tracker.spawn(retention::run_daily(
+        consumer.pool.clone(),
+        config.retention_interval,
+        cancel.child_token(),
+    ));
     for partition in config.partitions() {
         let start = stored.get(&partition).copied();
         tracker.spawn(

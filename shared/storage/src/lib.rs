@@ -6,6 +6,7 @@
 //! - [`migrate`]: numbered SQL migrations from `migrations/`, applied under an advisory lock
 //! - [`tenancy`], [`keys`], [`audit`], [`events`], [`users`], [`aggregates`],
 //!   [`offsets`], [`dead_letters`]: one repository per aggregate
+//! - [`retention`]: per-project retention, deleting old days in small batches
 //! - [`filter`]: event filters and the SQL builder they share
 //! - [`tenant`]: row-level-security scoped read transactions
 //! - [`error`]: [`StorageError`] and its mapping to the API error vocabulary
@@ -22,6 +23,7 @@ pub mod migrate;
 pub mod offsets;
 pub mod pool;
 pub mod redis;
+pub mod retention;
 pub mod tenancy;
 pub mod tenant;
 pub mod users;

@@ -514,3 +514,94 @@ async fn test_committed_ack_reads_its_writes_and_status_shows_progress() {
         .expect_err("needs events:read");
     assert_eq!(denied.code(), Code::PermissionDenied);
 }
+
+/// Retention: a project keeps `retention_days` whole UTC days. Older events,
+/// and the rollups of those days, go when the processor starts (the daily
+/// job's first run) and whenever `retention::run` is called (what
+/// `boost-retention` does); other projects keep theirs; one run at a time.
+#[tokio::test]
+async fn test_retention_expires_old_days_per_project() {
+    use boost_storage::retention;
+
+    let mut stack = Stack::start().await;
+    let (keeping, keep_key) = stack.project_with_key(&["events:write"]).await;
+    let (short, short_key) = stack.project_with_key(&["events:write"]).await;
+    let mut ingest = ingest_client(&stack).await;
+    let aged = |seconds_ago: u64| Event {
+        timestamp: at(seconds_ago),
+        service: "web".into(),
+        ..event("aged")
+    };
+    const DAY: u64 = 86_400;
+    for key in [&keep_key, &short_key] {
+        let answer = ingest
+            .ingest_batch(with_key(
+                key,
+                IngestBatchRequest {
+                    events: vec![aged(3600), aged(3 * DAY + 3600), aged(10 * DAY + 3600)],
+                    ..Default::default()
+                },
+            ))
+            .await
+            .expect("batch")
+            .into_inner();
+        assert_eq!(answer.accepted, 3);
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            stored_ids(&stack, keeping).await.len() == 3
+                && stored_ids(&stack, short).await.len() == 3
+        })
+        .await
+    );
+
+    let pool = stack.db.pool();
+    let client = pool.get().await.expect("connection");
+    assert!(retention::set_days(&client, short, 2).await.expect("set"));
+    assert!(
+        !retention::set_days(&client, Uuid::now_v7(), 2)
+            .await
+            .expect("set")
+    );
+    // The daily job runs at start-up.
+    stack.kill_processor();
+    stack.start_processor().await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            stored_ids(&stack, short).await.len() == 1
+        })
+        .await,
+        "the 3- and 10-day-old events of the 2-day project were not expired"
+    );
+    assert_eq!(
+        stored_ids(&stack, keeping).await.len(),
+        3,
+        "30 days keep all"
+    );
+    assert_eq!(derived_counts(&stack, short).await.0, 1);
+    assert_eq!(derived_counts(&stack, short).await.1, 1, "rollups follow");
+    assert_eq!(derived_counts(&stack, keeping).await.1, 3);
+
+    // On demand: nothing left to expire; the report names every project.
+    let report = retention::run(&client, SystemTime::now(), |_| {})
+        .await
+        .expect("run")
+        .expect("not locked");
+    let of_short = report
+        .iter()
+        .find(|e| e.project_id == short)
+        .expect("short in report");
+    assert_eq!((of_short.events, of_short.rollup_rows), (0, 0));
+    // One run at a time: with the lock held elsewhere, a run steps aside.
+    let other = pool.get().await.expect("connection");
+    other
+        .execute("SELECT pg_advisory_lock($1)", &[&0x000B_0058_i64])
+        .await
+        .expect("hold the retention lock");
+    assert!(
+        retention::run(&client, SystemTime::now(), |_| {})
+            .await
+            .expect("run")
+            .is_none()
+    );
+}

@@ -1,0 +1,73 @@
+//! `boost-retention`: the retention job on demand. Sets a project's
+//! retention when asked (`--project ID --days N`), then deletes every
+//! project's events older than its retention now, printing each project's
+//! result as it finishes. The processor runs the same job daily.
+
+use std::{process::ExitCode, time::SystemTime};
+
+use boost_proto::prost_types::Timestamp;
+use boost_storage::{PostgresArgs, retention};
+use clap::Parser;
+use uuid::Uuid;
+
+/// Command line of `boost-retention`.
+#[derive(Parser)]
+#[command(
+    name = "boost-retention",
+    about = "Delete events older than each project's retention, now"
+)]
+struct Cli {
+    /// Set this project's retention before running.
+    #[arg(long, requires = "days")]
+    project: Option<Uuid>,
+    /// Days of events the project keeps (1–3650).
+    #[arg(long, requires = "project", value_parser = clap::value_parser!(i32).range(1..=3650))]
+    days: Option<i32>,
+    /// Database.
+    #[command(flatten)]
+    postgres: PostgresArgs,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let pool = boost_storage::pool::build(&cli.postgres)?;
+    let client = pool.get().await?;
+    if let (Some(project), Some(days)) = (cli.project, cli.days) {
+        if !retention::set_days(&client, project, days).await? {
+            eprintln!("error: no project {project}");
+            return Ok(ExitCode::FAILURE);
+        }
+        println!("project {project}: retention {days} days");
+    }
+    let report = retention::run(&client, SystemTime::now(), |expired| {
+        println!(
+            "project {}: deleted {} events and {} rollup rows from before {}",
+            expired.project_id,
+            expired.events,
+            expired.rollup_rows,
+            expired.cutoff.map(Timestamp::from).unwrap_or_default()
+        );
+    })
+    .await?;
+    match report {
+        Some(projects) => {
+            println!("retention done: {} projects", projects.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("another retention run holds the lock; try again when it is done");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
