@@ -531,7 +531,6 @@ impl IngestLogic {
                 .await;
             (indexes, sent)
         });
-        let mut accepted_ids = Vec::new();
         let mut sent_records = Vec::new();
         for (indexes, sent) in futures::future::join_all(sends).await {
             match sent {
@@ -543,6 +542,12 @@ impl IngestLogic {
                 }
             }
         }
+        // Remembered as soon as the broker has them, before any COMMITTED wait.
+        let accepted: Vec<&str> = sent_records
+            .iter()
+            .flat_map(|(_, indexes)| indexes.iter().map(|(_, id)| id.as_str()))
+            .collect();
+        self.dedup.mark(project, &accepted).await;
         // One deadline for the whole call: the waits run side by side.
         let stored = futures::future::join_all(sent_records.iter().map(|(record, _)| async {
             ack == AckLevel::Committed
@@ -555,14 +560,11 @@ impl IngestLogic {
         .await;
         for ((_, indexes), stored) in sent_records.into_iter().zip(stored) {
             for (index, event_id) in indexes {
-                accepted_ids.push(event_id.clone());
                 let mut accepted = result(index, event_id, EventStatus::Accepted);
                 accepted.stored = stored;
                 outcomes.push(Submitted::Done(accepted));
             }
         }
-        let accepted: Vec<&str> = accepted_ids.iter().map(String::as_str).collect();
-        self.dedup.mark(project, &accepted).await;
         outcomes
     }
 }
