@@ -42,7 +42,7 @@ const HALF_LOAD_TIME: Duration = Duration::from_secs(10);
 /// Phase length for the throughput phases.
 const THROUGHPUT_TIME: Duration = Duration::from_secs(20);
 
-fn bench_event(i: u64) -> Event {
+pub(crate) fn bench_event(i: u64) -> Event {
     Event {
         event_id: uuid::Uuid::now_v7().to_string(),
         r#type: "checkout_completed".into(),
@@ -56,13 +56,13 @@ fn bench_event(i: u64) -> Event {
 }
 
 /// What a phase measured.
-struct Outcome {
+pub(crate) struct Outcome {
     /// Request latencies (ns).
     latency: Histogram<u64>,
     /// Events accepted.
-    events: u64,
+    pub(crate) events: u64,
     /// Wall time.
-    elapsed: Duration,
+    pub(crate) elapsed: Duration,
     /// Requests that failed.
     errors: u64,
 }
@@ -76,21 +76,21 @@ impl Outcome {
 
 /// The shape of one load phase.
 #[derive(Clone, Copy)]
-struct Load {
+pub(crate) struct Load {
     /// Concurrent callers.
-    callers: usize,
+    pub(crate) callers: usize,
     /// Events per request (1 = Track, else IngestBatch).
-    per_request: usize,
+    pub(crate) per_request: usize,
     /// Stop after this many events.
-    max_events: u64,
+    pub(crate) max_events: u64,
     /// Stop after this long (capped by the global phase limit).
-    time: Duration,
+    pub(crate) time: Duration,
     /// Pace the whole phase at this many events/s, when set.
-    rate: Option<f64>,
+    pub(crate) rate: Option<f64>,
 }
 
 /// Runs a load phase against ingest.
-async fn drive(label: &str, channels: &[Channel], key: &str, load: Load) -> Outcome {
+pub(crate) async fn drive(label: &str, channels: &[Channel], key: &str, load: Load) -> Outcome {
     let Load {
         callers,
         per_request,
@@ -130,6 +130,7 @@ async fn drive(label: &str, channels: &[Channel], key: &str, load: Load) -> Outc
                             &key,
                             TrackRequest {
                                 event: Some(bench_event(i)),
+                                ..Default::default()
                             },
                         ))
                         .await
@@ -137,7 +138,13 @@ async fn drive(label: &str, channels: &[Channel], key: &str, load: Load) -> Outc
                 } else {
                     let events = (i..i + per_request as u64).map(bench_event).collect();
                     match client
-                        .ingest_batch(with_key(&key, IngestBatchRequest { events }))
+                        .ingest_batch(with_key(
+                            &key,
+                            IngestBatchRequest {
+                                events,
+                                ..Default::default()
+                            },
+                        ))
                         .await
                     {
                         Ok(r) => r.into_inner().accepted as usize == per_request,

@@ -9,6 +9,9 @@
 //! measures ListEvents (first and deep pages, filtered, with total),
 //! Aggregate over 30 days and GetMetrics.
 //!
+//! `boost-bench processor` — stored events/s while draining a backlog from
+//! durable tansu, and freshness (ingest → stored) p50/p95 at steady loads.
+//!
 //! `boost-bench auth` — ValidateApiKey latency through the gRPC API:
 //! warm (L1 hit), L2 (Redis, fresh instance) and cold (PostgreSQL, never
 //! validated keys), plus throughput with concurrent callers. Every loop is
@@ -18,6 +21,7 @@
 //! `make bench` provides them. Run in release mode.
 
 mod ingest;
+mod processor;
 mod query;
 
 use std::time::{Duration, Instant};
@@ -216,8 +220,11 @@ async fn main() -> anyhow::Result<()> {
             ingest::bench_ingest(std::env::args().nth(2).as_deref() == Some("memory")).await
         }
         "query" => query::bench_query().await,
+        "processor" => processor::bench_processor().await,
         other => {
-            anyhow::bail!("unknown benchmark {other:?}; available: auth, ingest [memory], query")
+            anyhow::bail!(
+                "unknown benchmark {other:?}; available: auth, ingest [memory], query, processor"
+            )
         }
     }
 }

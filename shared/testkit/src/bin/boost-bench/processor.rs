@@ -1,0 +1,202 @@
+//! `boost-bench processor`: how fast the processor stores, and how fresh
+//! stored events are below saturation.
+//!
+//! 1. Drain: with the processor stopped, the events topic (durable tansu) is
+//!    filled with a backlog of records of [`EVENTS_PER_RECORD`] events each;
+//!    then the processor starts and the stored events per second are read
+//!    off its stored offsets every 5 s, for up to [`DRAIN_TIME`].
+//! 2. Freshness: a paced IngestBatch load well below ingest's saturation
+//!    for [`STEADY_TIME`]; the processor's GetStatus then reports ingest
+//!    receive → stored over the last minute, i.e. over that phase.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime},
+};
+
+use boost_kafka::{KafkaArgs, client, record, rskafka::client::partition::Compression};
+use boost_proto::{
+    common::v1::EventBatchRecord,
+    processor::v1::{GetStatusRequest, dead_letter_service_client::DeadLetterServiceClient},
+    prost_types::Timestamp,
+};
+use boost_testkit::{Stack, stack::url};
+use tonic::transport::Channel;
+
+use crate::{
+    PHASE_LIMIT,
+    ingest::{Load, bench_event, drive},
+    with_key,
+};
+
+/// Events per Kafka record in the backlog (ingest packs up to 128 KiB).
+const EVENTS_PER_RECORD: usize = 500;
+/// Backlog size; `BENCH_PROCESSOR_EVENTS` overrides.
+const BACKLOG_EVENTS: u64 = 4_000_000;
+/// Longest drain measurement.
+const DRAIN_TIME: Duration = Duration::from_secs(60);
+/// Steady-load rates (events/s) for freshness, and how long each runs: as
+/// long as GetStatus' freshness window, so each reading covers its own phase.
+const STEADY_RATES: [f64; 2] = [2_000.0, 10_000.0];
+const STEADY_TIME: Duration = Duration::from_secs(60);
+
+fn backlog_events() -> u64 {
+    std::env::var("BENCH_PROCESSOR_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(BACKLOG_EVENTS)
+}
+
+/// Produces `total` events for `project` straight to the topic, every
+/// partition at once, with progress.
+async fn fill_backlog(stack: &Stack, project: uuid::Uuid, total: u64) -> anyhow::Result<()> {
+    let args = KafkaArgs::with_brokers(&stack.broker.address);
+    let kafka = client::connect(&args, "bench-backlog").await?;
+    let records_total = total.div_ceil(EVENTS_PER_RECORD as u64);
+    let per_partition = records_total.div_ceil(args.partitions as u64);
+    let started = Instant::now();
+    let produced = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for partition in 0..args.partitions {
+        let pc = client::partition_client(&kafka, &args.topic, partition).await?;
+        let produced = produced.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut sent = 0u64;
+            while sent < per_partition {
+                let first =
+                    (u64::from(partition as u32) * per_partition + sent) * EVENTS_PER_RECORD as u64;
+                let batch = EventBatchRecord {
+                    project_id: project.to_string(),
+                    events: (first..first + EVENTS_PER_RECORD as u64)
+                        .map(bench_event)
+                        .collect(),
+                    receive_time: Some(Timestamp::from(SystemTime::now())),
+                };
+                // Four records (~2,000 events) per produce request.
+                let records = (0..4).map(|_| record::encode(&batch)).collect();
+                pc.produce(records, Compression::NoCompression).await?;
+                sent += 4;
+                let events = produced.fetch_add(4 * EVENTS_PER_RECORD as u64, Ordering::Relaxed);
+                if events % 500_000 < 4 * EVENTS_PER_RECORD as u64 {
+                    eprintln!("  backlog: {events} events produced");
+                }
+            }
+            anyhow::Ok(sent)
+        }));
+    }
+    let mut records = 0;
+    for task in tasks {
+        records += task.await??;
+    }
+    eprintln!(
+        "  backlog: {} events in {:.1} s",
+        records * EVENTS_PER_RECORD as u64,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Sum of the processor's stored offsets (records stored) and its lag.
+async fn stored_records(
+    processor: &mut DeadLetterServiceClient<Channel>,
+    key: &str,
+) -> anyhow::Result<(i64, i64)> {
+    let status = processor
+        .get_status(with_key(key, GetStatusRequest {}))
+        .await?
+        .into_inner();
+    Ok((
+        status.partitions.iter().map(|p| p.stored_offset).sum(),
+        status.total_lag,
+    ))
+}
+
+/// The processor benchmark.
+pub async fn bench_processor() -> anyhow::Result<()> {
+    let total = backlog_events();
+    eprintln!("starting the whole stack in-process (durable tansu), processor stopped…");
+    let mut stack = Stack::start().await;
+    let (project, key) = stack
+        .project_with_key(&["events:write", "events:read"])
+        .await;
+    stack.kill_processor();
+    eprintln!("filling the topic with {total} events…");
+    fill_backlog(&stack, project, total).await?;
+
+    stack.start_processor().await;
+    let mut processor =
+        DeadLetterServiceClient::connect(url(stack.processor.expect("processor"))).await?;
+    let started = Instant::now();
+    let (mut last_records, mut last_at) = (0i64, started);
+    let mut lag = i64::MAX;
+    let limit = DRAIN_TIME.min(PHASE_LIMIT);
+    while started.elapsed() < limit && lag > 0 {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (records, now_lag) = stored_records(&mut processor, &key).await?;
+        lag = now_lag;
+        let now = Instant::now();
+        eprintln!(
+            "  drain: {} events stored, {:.0}/s over the last interval, lag {} records",
+            records * EVENTS_PER_RECORD as i64,
+            (records - last_records) as f64 * EVENTS_PER_RECORD as f64
+                / (now - last_at).as_secs_f64(),
+            lag
+        );
+        (last_records, last_at) = (records, now);
+    }
+    let elapsed = last_at - started;
+    let stored = last_records * EVENTS_PER_RECORD as i64;
+    println!("\nProcessor on 127.0.0.1, durable tansu, whole stack on the machine\n");
+    println!("| phase | figure |");
+    println!("|---|---|");
+    println!(
+        "| drain a {total}-event backlog ({EVENTS_PER_RECORD} events per record) | {stored} events stored in {:.1} s = **{:.0} events/s**{} |",
+        elapsed.as_secs_f64(),
+        stored as f64 / elapsed.as_secs_f64(),
+        if lag > 0 {
+            " (time limit reached; backlog left)"
+        } else {
+            " (backlog drained)"
+        }
+    );
+    // The rest of the backlog first: its records are seconds old.
+    while stored_records(&mut processor, &key).await?.1 > 0 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    let ingest = stack.spawn_ingest(&["--rate-limit-events", "0"]).await;
+    let channels = vec![Channel::from_shared(url(ingest))?.connect().await?];
+    for rate in STEADY_RATES {
+        let outcome = drive(
+            &format!("steady {rate:.0}/s"),
+            &channels,
+            &key,
+            Load {
+                callers: 16,
+                per_request: 100,
+                max_events: (rate * STEADY_TIME.as_secs_f64()) as u64,
+                time: STEADY_TIME,
+                rate: Some(rate),
+            },
+        )
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let status = processor
+            .get_status(with_key(&key, GetStatusRequest {}))
+            .await?
+            .into_inner();
+        println!(
+            "| freshness at {rate:.0} events/s for {} s ({:.0} accepted/s) | p50 {} ms, **p95 {} ms**, max {} ms over {} records |",
+            STEADY_TIME.as_secs(),
+            outcome.events as f64 / outcome.elapsed.as_secs_f64(),
+            status.freshness_p50_ms,
+            status.freshness_p95_ms,
+            status.freshness_max_ms,
+            status.freshness_samples
+        );
+    }
+    Ok(())
+}
