@@ -12,7 +12,7 @@ use boost_kafka::{
     rskafka::client::{Client, partition::OffsetAt},
 };
 use boost_server::error::error_chain;
-use boost_storage::Pool;
+use boost_storage::{Pool, partitions::DayPartitions};
 use tokio_util::sync::CancellationToken;
 
 use crate::{handlers::Registry, progress::Progress, store};
@@ -33,6 +33,8 @@ pub struct Consumer {
     pub registry: Registry,
     /// Stored watermarks, lag and freshness.
     pub progress: Arc<Progress>,
+    /// Day partitions of `events` known to exist.
+    pub days: DayPartitions,
 }
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -102,7 +104,7 @@ impl Consumer {
             }
             let written = self
                 .retry(&cancel, "store batch", || {
-                    store::write(&self.pool, &self.topic, partition, next, &batch)
+                    store::write(&self.pool, &self.days, &self.topic, partition, next, &batch)
                 })
                 .await;
             let Some(inserted) = written else { break };

@@ -64,6 +64,7 @@ pub async fn run(
         fetch_max_bytes: config.fetch_max_bytes,
         registry: handlers::Registry::standard(),
         progress: progress.clone(),
+        days: boost_storage::partitions::DayPartitions::default(),
     });
     let cancel = CancellationToken::new();
     tracker.spawn(retention::run_daily(

@@ -1,5 +1,6 @@
 //! The retention job: at start-up and then every interval, each project's
-//! events (and rollups) older than its `retention_days` are deleted. Only
+//! events (and rollups) older than its `retention_days` are removed: whole
+//! day partitions when every project has expired them, in batches otherwise. Only
 //! one run happens at a time across instances (an advisory lock); an
 //! instance that finds the lock taken skips its turn.
 
@@ -29,14 +30,20 @@ async fn run_once(pool: &Pool) {
         }
     };
     let report = retention::run(&client, SystemTime::now(), |expired| {
-        if expired.events + expired.rollup_rows > 0 {
+        if expired.events + expired.event_ids + expired.rollup_rows > 0 {
             tracing::info!(project = %expired.project_id, events = expired.events,
-                rollup_rows = expired.rollup_rows, "expired old events");
+                event_ids = expired.event_ids, rollup_rows = expired.rollup_rows,
+                "expired old events");
         }
     })
     .await;
     match report {
-        Ok(Some(projects)) => tracing::debug!(projects = projects.len(), "retention done"),
+        Ok(Some(report)) => {
+            if !report.dropped.is_empty() {
+                tracing::info!(partitions = ?report.dropped, "dropped expired day partitions");
+            }
+            tracing::debug!(projects = report.projects.len(), "retention done");
+        }
         Ok(None) => tracing::debug!("retention running elsewhere; skipped"),
         Err(e) => tracing::warn!(error = %error_chain(&e), "retention failed; next run retries"),
     }

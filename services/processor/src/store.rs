@@ -10,6 +10,7 @@ use boost_storage::{
     dead_letters::{self, DeadEvent, DeadRecord, Position},
     events::{self, StoredEvent},
     offsets,
+    partitions::DayPartitions,
 };
 use uuid::Uuid;
 
@@ -128,15 +129,36 @@ fn handle_record(
 }
 
 /// Writes a batch (rows, end users, rollups, dead letters) and the
-/// partition's next offset atomically. Returns how many events were new.
+/// partition's next offset atomically, after making sure the events' day
+/// partitions exist. Returns how many events were new.
 pub async fn write(
     pool: &Pool,
+    days: &DayPartitions,
     topic: &str,
     partition: i32,
     next_offset: i64,
     batch: &Batch,
 ) -> Result<u64, StorageError> {
     let mut client = pool.get().await?;
+    let written = write_on(&mut client, days, topic, partition, next_offset, batch).await;
+    if written.is_err() {
+        // Retention may have dropped a day this process believed in.
+        days.forget();
+    }
+    written
+}
+
+async fn write_on(
+    client: &mut boost_storage::Connection,
+    days: &DayPartitions,
+    topic: &str,
+    partition: i32,
+    next_offset: i64,
+    batch: &Batch,
+) -> Result<u64, StorageError> {
+    // Before the transaction: creating a partition locks the parent table.
+    days.ensure(&*client, batch.events.iter().map(|e| e.occurred_at))
+        .await?;
     let tx = client
         .transaction()
         .await

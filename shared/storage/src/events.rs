@@ -187,20 +187,28 @@ impl TryFrom<Row> for StoredEvent {
 }
 
 const INSERT_BATCH: &str = "
-WITH new AS (
-    INSERT INTO events (project_id, event_id, kind, type, occurred_at, received_at, service,
-                        user_id, properties, severity, message, metric_name, metric_value,
-                        metric_unit, trace_id, span_id, parent_span_id, duration_us, span_error)
-    SELECT u.* FROM UNNEST($1::uuid[], $2::uuid[], $3::int2[], $4::text[], $5::timestamptz[],
-                           $6::timestamptz[], $7::text[], $8::text[], $9::jsonb[], $10::int2[],
-                           $11::text[], $12::text[], $13::float8[], $14::text[], $15::text[],
-                           $16::text[], $17::text[], $18::int8[], $19::bool[])
+WITH input AS (
+    SELECT DISTINCT ON (u.project_id, u.event_id) u.*
+    FROM UNNEST($1::uuid[], $2::uuid[], $3::int2[], $4::text[], $5::timestamptz[],
+                $6::timestamptz[], $7::text[], $8::text[], $9::jsonb[], $10::int2[],
+                $11::text[], $12::text[], $13::float8[], $14::text[], $15::text[],
+                $16::text[], $17::text[], $18::int8[], $19::bool[])
         AS u (project_id, event_id, kind, type, occurred_at, received_at, service, user_id,
               properties, severity, message, metric_name, metric_value, metric_unit,
               trace_id, span_id, parent_span_id, duration_us, span_error)
     -- Events of a project deleted meanwhile are dropped, as the cascade would have.
     WHERE EXISTS (SELECT 1 FROM projects p WHERE p.id = u.project_id)
+), ids AS (
+    -- (project, event_id) is unique here; only ids that were new go on.
+    INSERT INTO event_ids (project_id, event_id, occurred_at)
+    SELECT project_id, event_id, occurred_at FROM input ORDER BY 1, 2
     ON CONFLICT (project_id, event_id) DO NOTHING
+    RETURNING project_id, event_id
+), new AS (
+    INSERT INTO events (project_id, event_id, kind, type, occurred_at, received_at, service,
+                        user_id, properties, severity, message, metric_name, metric_value,
+                        metric_unit, trace_id, span_id, parent_span_id, duration_us, span_error)
+    SELECT i.* FROM input i JOIN ids USING (project_id, event_id)
     RETURNING project_id, occurred_at, service, type, kind, user_id, properties
 ), rollups AS (
     INSERT INTO event_rollups_hourly AS r
@@ -230,8 +238,9 @@ WITH new AS (
 )
 SELECT count(*) FROM new";
 
-/// Inserts events in one statement; rows whose (project, event_id) exists are
-/// skipped, and so are rows of projects that no longer exist. From the rows
+/// Inserts events in one statement; events whose (project, event_id) is
+/// already in `event_ids` are skipped, and so are events of projects that no
+/// longer exist. The day partitions must exist ([`crate::partitions`]). From the rows
 /// that were new, the same statement adds to the hourly and daily rollups
 /// (under `partition`) and to the end users (traits merged from IDENTIFY
 /// events).

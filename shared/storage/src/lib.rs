@@ -6,7 +6,8 @@
 //! - [`migrate`]: numbered SQL migrations from `migrations/`, applied under an advisory lock
 //! - [`tenancy`], [`keys`], [`audit`], [`events`], [`users`], [`aggregates`],
 //!   [`offsets`], [`dead_letters`]: one repository per aggregate
-//! - [`retention`]: per-project retention, deleting old days in small batches
+//! - [`partitions`]: the day partitions of `events`
+//! - [`retention`]: per-project retention: drops expired day partitions, deletes the rest in batches
 //! - [`filter`]: event filters and the SQL builder they share
 //! - [`tenant`]: row-level-security scoped read transactions
 //! - [`error`]: [`StorageError`] and its mapping to the API error vocabulary
@@ -21,6 +22,7 @@ pub mod filter;
 pub mod keys;
 pub mod migrate;
 pub mod offsets;
+pub mod partitions;
 pub mod pool;
 pub mod redis;
 pub mod retention;

@@ -1,14 +1,16 @@
 //! Retention: each project keeps `retention_days` whole UTC days of events.
-//! Older events, and the rollups of those days, are deleted in small
-//! batches (short transactions, no long locks, progress as it goes); the
-//! cut-off is a UTC midnight, so rollups keep matching the raw rows.
+//! Day partitions every project has expired (older than the longest
+//! retention) are dropped whole; the rest of an expired day, its event ids
+//! and its rollups are deleted in small batches (short transactions, no
+//! long locks, progress as it goes). The cut-off is a UTC midnight, so
+//! rollups keep matching the raw rows.
 
 use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use crate::StorageError;
+use crate::{StorageError, partitions};
 
 /// Retention of a new project, in days (the `projects.retention_days` default).
 pub const DEFAULT_RETENTION_DAYS: i32 = 30;
@@ -25,8 +27,10 @@ pub struct Expired {
     pub project_id: Uuid,
     /// Events before this UTC midnight were removed.
     pub cutoff: Option<SystemTime>,
-    /// Events deleted.
+    /// Events deleted row by row (dropped partitions are not counted here).
     pub events: u64,
+    /// Event ids deleted (the dedup keys of expired events).
+    pub event_ids: u64,
     /// Hourly and daily rollup rows deleted.
     pub rollup_rows: u64,
 }
@@ -58,13 +62,22 @@ pub async fn set_days(
     Ok(updated == 1)
 }
 
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Day partitions dropped, oldest first.
+    pub dropped: Vec<String>,
+    /// Per project, in id order.
+    pub projects: Vec<Expired>,
+}
+
 /// Runs retention for every project, unless another run holds the lock
 /// (then `None`). `progress` hears each project's result as it finishes.
 pub async fn run(
     client: &impl GenericClient,
     now: SystemTime,
     mut progress: impl FnMut(&Expired),
-) -> Result<Option<Vec<Expired>>, StorageError> {
+) -> Result<Option<Report>, StorageError> {
     let locked: bool = client
         .query_one("SELECT pg_try_advisory_lock($1)", &[&RETENTION_LOCK])
         .await
@@ -86,12 +99,20 @@ async fn expire_all(
     client: &impl GenericClient,
     now: SystemTime,
     progress: &mut impl FnMut(&Expired),
-) -> Result<Vec<Expired>, StorageError> {
+) -> Result<Report, StorageError> {
     let projects = client
         .query("SELECT id, retention_days FROM projects ORDER BY id", &[])
         .await
         .map_err(|e| StorageError::query("list retention", e))?;
-    let mut report = Vec::with_capacity(projects.len());
+    let longest = projects
+        .iter()
+        .map(|row| row.get::<_, i32>(1))
+        .max()
+        .unwrap_or(DEFAULT_RETENTION_DAYS);
+    let mut report = Report {
+        dropped: partitions::drop_before(client, cutoff(now, longest)).await?,
+        projects: Vec::with_capacity(projects.len()),
+    };
     for row in projects {
         let project_id: Uuid = row.get(0);
         let before = cutoff(now, row.get(1));
@@ -100,7 +121,16 @@ async fn expire_all(
             cutoff: Some(before),
             events: delete_batched(
                 client,
-                "DELETE FROM events WHERE ctid IN (SELECT ctid FROM events \
+                // ctid repeats across partitions: tableoid tells them apart.
+                "DELETE FROM events WHERE (tableoid, ctid) IN (SELECT tableoid, ctid \
+                 FROM events WHERE project_id = $1 AND occurred_at < $2 LIMIT $3)",
+                project_id,
+                before,
+            )
+            .await?,
+            event_ids: delete_batched(
+                client,
+                "DELETE FROM event_ids WHERE ctid IN (SELECT ctid FROM event_ids \
                  WHERE project_id = $1 AND occurred_at < $2 LIMIT $3)",
                 project_id,
                 before,
@@ -124,7 +154,7 @@ async fn expire_all(
                 .await?,
         };
         progress(&expired);
-        report.push(expired);
+        report.projects.push(expired);
     }
     Ok(report)
 }

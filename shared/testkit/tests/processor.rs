@@ -588,10 +588,36 @@ async fn test_retention_expires_old_days_per_project() {
         .expect("run")
         .expect("not locked");
     let of_short = report
+        .projects
         .iter()
         .find(|e| e.project_id == short)
         .expect("short in report");
     assert_eq!((of_short.events, of_short.rollup_rows), (0, 0));
+    assert!(
+        report.dropped.is_empty(),
+        "the 30-day project still needs every day"
+    );
+    let ten_days_ago =
+        boost_storage::partitions::name(SystemTime::now() - Duration::from_secs(10 * DAY + 3600));
+    assert!(day_partitions(&client).await.contains(&ten_days_ago));
+    // Once every project keeps 2 days, the older day partitions are dropped
+    // whole, and the 30-day project's old events go with them.
+    assert!(retention::set_days(&client, keeping, 2).await.expect("set"));
+    let report = retention::run(&client, SystemTime::now(), |_| {})
+        .await
+        .expect("run")
+        .expect("not locked");
+    assert!(report.dropped.contains(&ten_days_ago), "{report:?}");
+    assert!(!day_partitions(&client).await.contains(&ten_days_ago));
+    assert_eq!(stored_ids(&stack, keeping).await.len(), 1);
+    let (raw, rolled_up, _, _) = derived_counts(&stack, keeping).await;
+    assert_eq!((raw, rolled_up), (1, 1), "rollups follow dropped days");
+    let ids: i64 = client
+        .query_one("SELECT count(*) FROM event_ids", &[])
+        .await
+        .expect("ids")
+        .get(0);
+    assert_eq!(ids, 2, "the expired events' ids are gone too");
     // One run at a time: with the lock held elsewhere, a run steps aside.
     let other = pool.get().await.expect("connection");
     other
@@ -604,4 +630,19 @@ async fn test_retention_expires_old_days_per_project() {
             .expect("run")
             .is_none()
     );
+}
+
+/// Names of the day partitions of `events`, oldest first.
+async fn day_partitions(client: &boost_storage::Connection) -> Vec<String> {
+    client
+        .query(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+             WHERE i.inhparent = 'events'::regclass ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("partitions")
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect()
 }

@@ -45,6 +45,10 @@ async fn test_pagination_returns_every_row_once_newest_first() {
     let rows: Vec<StoredEvent> = (0..250)
         .map(|i| row(project, base + Duration::from_secs(i / 10)))
         .collect();
+    boost_storage::partitions::DayPartitions::default()
+        .ensure(&client, [base, base + Duration::from_secs(25)])
+        .await
+        .expect("day partitions");
     events::insert_batch(&client, 0, &rows)
         .await
         .expect("insert");

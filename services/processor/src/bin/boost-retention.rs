@@ -1,7 +1,8 @@
 //! `boost-retention`: the retention job on demand. Sets a project's
-//! retention when asked (`--project ID --days N`), then deletes every
-//! project's events older than its retention now, printing each project's
-//! result as it finishes. The processor runs the same job daily.
+//! retention when asked (`--project ID --days N`), then removes every
+//! project's events older than its retention now (dropping day partitions
+//! all projects have expired), printing each project's result as it
+//! finishes. The processor runs the same job daily.
 
 use std::{process::ExitCode, time::SystemTime};
 
@@ -52,17 +53,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let report = retention::run(&client, SystemTime::now(), |expired| {
         println!(
-            "project {}: deleted {} events and {} rollup rows from before {}",
+            "project {}: deleted {} events, {} event ids and {} rollup rows from before {}",
             expired.project_id,
             expired.events,
+            expired.event_ids,
             expired.rollup_rows,
             expired.cutoff.map(Timestamp::from).unwrap_or_default()
         );
     })
     .await?;
     match report {
-        Some(projects) => {
-            println!("retention done: {} projects", projects.len());
+        Some(report) => {
+            for partition in &report.dropped {
+                println!("dropped day partition {partition}");
+            }
+            println!("retention done: {} projects", report.projects.len());
             Ok(ExitCode::SUCCESS)
         }
         None => {

@@ -40,6 +40,14 @@ async fn load(stack: &Stack, project: Uuid, total: i64) -> anyhow::Result<()> {
     let client = pool.get().await?;
     // Bulk statements run far past the services' statement timeout.
     client.batch_execute("SET statement_timeout = 0").await?;
+    // The 31 UTC days the events fall on, as the processor would create them.
+    client
+        .execute(
+            "SELECT boost_event_partition(now() - make_interval(days => d))
+             FROM generate_series(0, 31) d",
+            &[],
+        )
+        .await?;
     let started = Instant::now();
     let mut done = 0;
     while done < total {
@@ -69,7 +77,14 @@ async fn load(stack: &Stack, project: Uuid, total: i64) -> anyhow::Result<()> {
             done as f64 / started.elapsed().as_secs_f64()
         );
     }
-    eprintln!("  deriving hourly rollups and end users…");
+    eprintln!("  deriving event ids, hourly rollups and end users…");
+    client
+        .execute(
+            "INSERT INTO event_ids (project_id, event_id, occurred_at)
+             SELECT project_id, event_id, occurred_at FROM events WHERE project_id = $1",
+            &[&project],
+        )
+        .await?;
     client
         .execute(
             "INSERT INTO event_rollups_hourly (project_id, hour, service, type, kind, source_partition, events)
@@ -102,6 +117,7 @@ async fn load(stack: &Stack, project: Uuid, total: i64) -> anyhow::Result<()> {
     // inside a multi-statement string.
     for table in [
         "events",
+        "event_ids",
         "event_rollups_hourly",
         "event_rollups_daily",
         "end_users",
