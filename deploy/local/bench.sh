@@ -12,6 +12,7 @@ for bench in ${BENCH:-auth ingest}; do
     say "benchmark: $bench"
     case $bench in
         ingest-memory) BOOST_LOG=warn target/release/boost-bench ingest memory ;;
+        processor-memory) BOOST_LOG=warn target/release/boost-bench processor memory ;;
         *) BOOST_LOG=warn target/release/boost-bench "$bench" ;;
     esac
 done

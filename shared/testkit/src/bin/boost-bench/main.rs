@@ -9,8 +9,9 @@
 //! measures ListEvents (first and deep pages, filtered, with total),
 //! Aggregate over 30 days and GetMetrics.
 //!
-//! `boost-bench processor` — stored events/s while draining a backlog from
-//! durable tansu, and freshness (ingest → stored) p50/p95 at steady loads.
+//! `boost-bench processor [memory]` — stored events/s while draining a
+//! backlog from durable tansu (or its memory storage), and freshness
+//! (ingest → stored) p50/p95 at steady loads.
 //!
 //! `boost-bench auth` — ValidateApiKey latency through the gRPC API:
 //! warm (L1 hit), L2 (Redis, fresh instance) and cold (PostgreSQL, never
@@ -220,10 +221,12 @@ async fn main() -> anyhow::Result<()> {
             ingest::bench_ingest(std::env::args().nth(2).as_deref() == Some("memory")).await
         }
         "query" => query::bench_query().await,
-        "processor" => processor::bench_processor().await,
+        "processor" => {
+            processor::bench_processor(std::env::args().nth(2).as_deref() == Some("memory")).await
+        }
         other => {
             anyhow::bail!(
-                "unknown benchmark {other:?}; available: auth, ingest [memory], query, processor"
+                "unknown benchmark {other:?}; available: auth, ingest [memory], query, processor [memory]"
             )
         }
     }

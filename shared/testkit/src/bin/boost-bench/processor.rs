@@ -1,6 +1,9 @@
 //! `boost-bench processor`: how fast the processor stores, and how fresh
 //! stored events are below saturation.
 //!
+//! `memory` runs it on tansu's memory storage, to tell the broker's share
+//! of the cost from the processor's and PostgreSQL's.
+//!
 //! 1. Drain: with the processor stopped, the events topic (durable tansu) is
 //!    filled with a backlog of records of [`EVENTS_PER_RECORD`] events each;
 //!    then the processor starts and the stored events per second are read
@@ -23,7 +26,7 @@ use boost_proto::{
     processor::v1::{GetStatusRequest, dead_letter_service_client::DeadLetterServiceClient},
     prost_types::Timestamp,
 };
-use boost_testkit::{Stack, stack::url};
+use boost_testkit::{Stack, TestBroker, stack::url};
 use tonic::transport::Channel;
 
 use crate::{
@@ -115,10 +118,19 @@ async fn stored_records(
 }
 
 /// The processor benchmark.
-pub async fn bench_processor() -> anyhow::Result<()> {
+pub async fn bench_processor(memory: bool) -> anyhow::Result<()> {
     let total = backlog_events();
-    eprintln!("starting the whole stack in-process (durable tansu), processor stopped…");
-    let mut stack = Stack::start().await;
+    let storage = if memory {
+        "tansu memory storage (not durable)"
+    } else {
+        "durable tansu"
+    };
+    eprintln!("starting the whole stack in-process ({storage}), processor stopped…");
+    let mut stack = if memory {
+        Stack::start_on(TestBroker::start_in_memory()).await
+    } else {
+        Stack::start().await
+    };
     let (project, key) = stack
         .project_with_key(&["events:write", "events:read"])
         .await;
@@ -149,7 +161,7 @@ pub async fn bench_processor() -> anyhow::Result<()> {
     }
     let elapsed = last_at - started;
     let stored = last_records * EVENTS_PER_RECORD as i64;
-    println!("\nProcessor on 127.0.0.1, durable tansu, whole stack on the machine\n");
+    println!("\nProcessor on 127.0.0.1, {storage}, whole stack on the machine\n");
     println!("| phase | figure |");
     println!("|---|---|");
     println!(
