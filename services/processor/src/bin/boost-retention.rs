@@ -42,6 +42,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if cli.postgres.migrate {
+        boost_storage::migrate::run(&cli.postgres).await?;
+    }
     let pool = boost_storage::pool::build(&cli.postgres)?;
     let client = pool.get().await?;
     if let (Some(project), Some(days)) = (cli.project, cli.days) {
