@@ -140,57 +140,49 @@ pub async fn write(
     batch: &Batch,
 ) -> Result<u64, StorageError> {
     let mut client = pool.get().await?;
-    let written = write_on(&mut client, days, topic, partition, next_offset, batch).await;
+    let written = async {
+        // Before the transaction: creating a partition locks the parent table.
+        days.ensure(&client, batch.events.iter().map(|e| e.occurred_at))
+            .await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| StorageError::query("begin", e))?;
+        let inserted = events::insert_batch(&tx, partition, &batch.events).await?;
+        let at = |offset| Position {
+            topic,
+            partition,
+            offset,
+        };
+        for dead in &batch.unreadable {
+            let letter = DeadRecord {
+                project_id: dead.project_id,
+                error: &dead.error,
+                payload: &dead.payload,
+            };
+            dead_letters::insert_record(&tx, at(dead.offset), &letter).await?;
+        }
+        for refused in &batch.refused {
+            let letter = DeadEvent {
+                project_id: refused.project_id,
+                event_id: refused.event_id,
+                event_index: refused.index,
+                handler: refused.handler,
+                error: &refused.error,
+                payload: &refused.payload,
+            };
+            dead_letters::insert_event(&tx, at(refused.offset), &letter).await?;
+        }
+        offsets::save(&tx, topic, partition, next_offset).await?;
+        tx.commit()
+            .await
+            .map_err(|e| StorageError::query("commit", e))?;
+        Ok(inserted)
+    }
+    .await;
     if written.is_err() {
         // Retention may have dropped a day this process believed in.
         days.forget();
     }
     written
-}
-
-async fn write_on(
-    client: &mut boost_storage::Connection,
-    days: &DayPartitions,
-    topic: &str,
-    partition: i32,
-    next_offset: i64,
-    batch: &Batch,
-) -> Result<u64, StorageError> {
-    // Before the transaction: creating a partition locks the parent table.
-    days.ensure(&*client, batch.events.iter().map(|e| e.occurred_at))
-        .await?;
-    let tx = client
-        .transaction()
-        .await
-        .map_err(|e| StorageError::query("begin", e))?;
-    let inserted = events::insert_batch(&tx, partition, &batch.events).await?;
-    let at = |offset| Position {
-        topic,
-        partition,
-        offset,
-    };
-    for dead in &batch.unreadable {
-        let letter = DeadRecord {
-            project_id: dead.project_id,
-            error: &dead.error,
-            payload: &dead.payload,
-        };
-        dead_letters::insert_record(&tx, at(dead.offset), &letter).await?;
-    }
-    for refused in &batch.refused {
-        let letter = DeadEvent {
-            project_id: refused.project_id,
-            event_id: refused.event_id,
-            event_index: refused.index,
-            handler: refused.handler,
-            error: &refused.error,
-            payload: &refused.payload,
-        };
-        dead_letters::insert_event(&tx, at(refused.offset), &letter).await?;
-    }
-    offsets::save(&tx, topic, partition, next_offset).await?;
-    tx.commit()
-        .await
-        .map_err(|e| StorageError::query("commit", e))?;
-    Ok(inserted)
 }

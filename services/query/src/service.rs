@@ -24,6 +24,7 @@ use boost_storage::{
     filter::EventFilter,
     tenant,
     users::{self, EndUser},
+    utc::{self, HOUR},
 };
 use uuid::Uuid;
 
@@ -45,7 +46,6 @@ pub const MAX_GROUPS: i32 = 1000;
 const TOP_SERVICES: usize = 5;
 /// Slack added to "now" for the default end time, matching ingest's future skew.
 const DEFAULT_END_SLACK: Duration = Duration::from_secs(300);
-const HOUR: Duration = Duration::from_secs(3600);
 
 /// Why a query failed.
 #[derive(Debug, thiserror::Error)]
@@ -369,7 +369,7 @@ impl QueryLogic {
     pub async fn metrics(&self, principal: &Principal) -> Result<GetMetricsResponse, QueryError> {
         let project = principal.project_id;
         let now = SystemTime::now();
-        let this_hour = floor_to_hour(now);
+        let this_hour = utc::floor(now, HOUR);
         let all_time = EventFilter::new(project, SystemTime::UNIX_EPOCH, this_hour + 2 * HOUR);
         let last_day = EventFilter::new(project, this_hour - 23 * HOUR, this_hour + 2 * HOUR);
         let last_hour = EventFilter::new(project, now - HOUR, now + DEFAULT_END_SLACK);
@@ -484,14 +484,6 @@ impl DayTotals {
         services.truncate(n);
         services
     }
-}
-
-fn floor_to_hour(time: SystemTime) -> SystemTime {
-    let secs = time
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    SystemTime::UNIX_EPOCH + Duration::from_secs(secs - secs % 3600)
 }
 
 fn group_to_proto(group: GroupCount, grouping: Grouping) -> Group {

@@ -8,6 +8,7 @@ use deadpool_postgres::GenericClient;
 use crate::{
     StorageError,
     filter::{EventFilter, Sql},
+    utc,
 };
 
 /// What to group by.
@@ -60,24 +61,11 @@ pub struct GroupCount {
 /// Whether the rollups can answer: grouping and filter on what they keep,
 /// and a range on whole hours.
 pub fn rollups_can_answer(filter: &EventFilter, grouping: Grouping) -> bool {
-    let on_hours = |t: SystemTime| {
-        t.duration_since(SystemTime::UNIX_EPOCH)
-            .is_ok_and(|d| d.as_secs() % 3600 == 0 && d.subsec_nanos() == 0)
-    };
     let grouping_kept = !matches!(grouping, Grouping::User | Grouping::Time(Bucket::Minute));
-    grouping_kept && filter.rollup_compatible() && on_hours(filter.start) && on_hours(filter.end)
-}
-
-const DAY_SECS: u64 = 24 * 3600;
-
-fn secs(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
-}
-
-fn at(secs: u64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs)
+    grouping_kept
+        && filter.rollup_compatible()
+        && utc::is_on(filter.start, utc::HOUR)
+        && utc::is_on(filter.end, utc::HOUR)
 }
 
 /// Appends ` FROM (...) r` yielding (at, service, type, kind, events) for
@@ -85,9 +73,10 @@ fn at(secs: u64) -> SystemTime {
 /// before the first and after the last whole day from the hourly ones.
 /// `hours_only` reads the hourly table for the whole range (hour buckets).
 fn push_rollup_source(sql: &mut Sql, filter: &EventFilter, hours_only: bool) {
-    let (start, end) = (secs(filter.start), secs(filter.end));
-    let first_day = start.div_ceil(DAY_SECS) * DAY_SECS;
-    let last_day = end / DAY_SECS * DAY_SECS;
+    let day = utc::DAY.as_secs();
+    let (start, end) = (utc::secs(filter.start), utc::secs(filter.end));
+    let first_day = start.div_ceil(day) * day;
+    let last_day = end / day * day;
     // No whole day inside (or hour buckets wanted): the hourly table covers it all.
     let (days_from, days_to) = if hours_only || first_day >= last_day {
         (end, end)
@@ -96,8 +85,8 @@ fn push_rollup_source(sql: &mut Sql, filter: &EventFilter, hours_only: bool) {
     };
     sql.push(" FROM (SELECT day AS at, service, type, kind, events FROM event_rollups_daily");
     let project = sql.param(filter.project_id);
-    let from = sql.param(at(days_from));
-    let to = sql.param(at(days_to));
+    let from = sql.param(utc::at(days_from));
+    let to = sql.param(utc::at(days_to));
     sql.push(&format!(
         " WHERE project_id = {project} AND day >= {from} AND day < {to}"
     ));
@@ -106,8 +95,8 @@ fn push_rollup_source(sql: &mut Sql, filter: &EventFilter, hours_only: bool) {
     let project = sql.param(filter.project_id);
     let start = sql.param(filter.start);
     let end = sql.param(filter.end);
-    let from = sql.param(at(days_from));
-    let to = sql.param(at(days_to));
+    let from = sql.param(utc::at(days_from));
+    let to = sql.param(utc::at(days_to));
     sql.push(&format!(
         " WHERE project_id = {project} AND ((hour >= {start} AND hour < {from}) \
          OR (hour >= {to} AND hour < {end}))"

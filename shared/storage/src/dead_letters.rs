@@ -3,6 +3,7 @@
 //! single events a handler refused (status `failed`, with an attempt count).
 
 use deadpool_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use crate::StorageError;
@@ -190,6 +191,28 @@ fn letter(row: &tokio_postgres::Row) -> EventLetter {
     }
 }
 
+/// Event letters of `$1`'s project matching `rest` (more conditions, order,
+/// limit), with `params` after the project: the one SELECT the listing,
+/// inspecting and replaying share.
+async fn select_letters(
+    client: &impl GenericClient,
+    what: &'static str,
+    rest: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<EventLetter>, StorageError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {LETTER_COLUMNS} FROM dead_letters
+                 WHERE project_id = $1 AND event_id IS NOT NULL {rest}"
+            ),
+            params,
+        )
+        .await
+        .map_err(|e| StorageError::query(what, e))?;
+    Ok(rows.iter().map(letter).collect())
+}
+
 /// A project's event letters, newest first, with `id < before`; `status`
 /// narrows to `failed` or `replayed`.
 pub async fn list_events(
@@ -199,19 +222,13 @@ pub async fn list_events(
     before: i64,
     limit: i64,
 ) -> Result<Vec<EventLetter>, StorageError> {
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {LETTER_COLUMNS} FROM dead_letters
-                 WHERE project_id = $1 AND event_id IS NOT NULL AND id < $2
-                   AND ($3::text IS NULL OR status = $3)
-                 ORDER BY id DESC LIMIT $4"
-            ),
-            &[&project_id, &before, &status, &limit],
-        )
-        .await
-        .map_err(|e| StorageError::query("list dead letters", e))?;
-    Ok(rows.iter().map(letter).collect())
+    select_letters(
+        client,
+        "list dead letters",
+        "AND id < $2 AND ($3::text IS NULL OR status = $3) ORDER BY id DESC LIMIT $4",
+        &[&project_id, &before, &status, &limit],
+    )
+    .await
 }
 
 /// Letters of a project by id (ids of other projects are not found).
@@ -220,18 +237,13 @@ pub async fn get_events(
     project_id: Uuid,
     ids: &[i64],
 ) -> Result<Vec<EventLetter>, StorageError> {
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {LETTER_COLUMNS} FROM dead_letters
-                 WHERE project_id = $1 AND event_id IS NOT NULL AND id = ANY($2)
-                 ORDER BY id"
-            ),
-            &[&project_id, &ids],
-        )
-        .await
-        .map_err(|e| StorageError::query("get dead letters", e))?;
-    Ok(rows.iter().map(letter).collect())
+    select_letters(
+        client,
+        "get dead letters",
+        "AND id = ANY($2) ORDER BY id",
+        &[&project_id, &ids],
+    )
+    .await
 }
 
 /// Up to `limit` of a project's `failed` letters, oldest first, locked for a replay.
@@ -241,19 +253,14 @@ pub async fn lock_failed(
     ids: &[i64],
     limit: i64,
 ) -> Result<Vec<EventLetter>, StorageError> {
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {LETTER_COLUMNS} FROM dead_letters
-                 WHERE project_id = $1 AND event_id IS NOT NULL AND status = 'failed'
-                   AND (cardinality($2::int8[]) = 0 OR id = ANY($2))
-                 ORDER BY id LIMIT $3 FOR UPDATE"
-            ),
-            &[&project_id, &ids, &limit],
-        )
-        .await
-        .map_err(|e| StorageError::query("lock dead letters", e))?;
-    Ok(rows.iter().map(letter).collect())
+    select_letters(
+        client,
+        "lock dead letters",
+        "AND status = 'failed' AND (cardinality($2::int8[]) = 0 OR id = ANY($2))
+         ORDER BY id LIMIT $3 FOR UPDATE",
+        &[&project_id, &ids, &limit],
+    )
+    .await
 }
 
 /// Marks letters `replayed`.

@@ -10,6 +10,7 @@
 //! - [`retention`]: per-project retention: drops expired day partitions, deletes the rest in batches
 //! - [`filter`]: event filters and the SQL builder they share
 //! - [`tenant`]: row-level-security scoped read transactions
+//! - [`utc`]: flooring times to UTC hours and days
 //! - [`error`]: [`StorageError`] and its mapping to the API error vocabulary
 
 pub mod aggregates;
@@ -29,6 +30,7 @@ pub mod retention;
 pub mod tenancy;
 pub mod tenant;
 pub mod users;
+pub mod utc;
 
 pub use config::PostgresArgs;
 pub use deadpool_postgres::{Object as Connection, Pool};

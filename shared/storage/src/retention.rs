@@ -5,12 +5,12 @@
 //! long locks, progress as it goes). The cut-off is a UTC midnight, so
 //! rollups keep matching the raw rows.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use crate::{StorageError, partitions};
+use crate::{StorageError, partitions, utc};
 
 /// Retention of a new project, in days (the `projects.retention_days` default).
 pub const DEFAULT_RETENTION_DAYS: i32 = 30;
@@ -18,7 +18,6 @@ pub const DEFAULT_RETENTION_DAYS: i32 = 30;
 const DELETE_BATCH: i64 = 10_000;
 /// Arbitrary constant naming the retention lock: one job at a time.
 const RETENTION_LOCK: i64 = 0x000B_0058;
-const DAY: u64 = 24 * 3600;
 
 /// What one project's run removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,13 +36,9 @@ pub struct Expired {
 
 /// The UTC midnight `days` days before the day of `now`.
 pub fn cutoff(now: SystemTime, days: i32) -> SystemTime {
-    let secs = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    let today = secs - secs % DAY;
-    let back = u64::try_from(days.max(0)).unwrap_or_default() * DAY;
-    SystemTime::UNIX_EPOCH + Duration::from_secs(today.saturating_sub(back))
+    let today = utc::secs(utc::floor(now, utc::DAY));
+    let back = u64::try_from(days.max(0)).unwrap_or_default() * utc::DAY.as_secs();
+    utc::at(today.saturating_sub(back))
 }
 
 /// Sets a project's retention; false when the project does not exist.
@@ -186,14 +181,9 @@ mod tests {
 
     #[test]
     fn test_cutoff_is_a_utc_midnight_days_back() {
-        let noon = SystemTime::UNIX_EPOCH + Duration::from_secs(100 * DAY + 12 * 3600);
-        assert_eq!(
-            cutoff(noon, 30),
-            SystemTime::UNIX_EPOCH + Duration::from_secs(70 * DAY)
-        );
-        assert_eq!(
-            cutoff(noon, 1),
-            SystemTime::UNIX_EPOCH + Duration::from_secs(99 * DAY)
-        );
+        let day = utc::DAY.as_secs();
+        let noon = utc::at(100 * day + 12 * 3600);
+        assert_eq!(cutoff(noon, 30), utc::at(70 * day));
+        assert_eq!(cutoff(noon, 1), utc::at(99 * day));
     }
 }

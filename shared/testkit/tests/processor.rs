@@ -597,8 +597,14 @@ async fn test_retention_expires_old_days_per_project() {
         report.dropped.is_empty(),
         "the 30-day project still needs every day"
     );
-    let ten_days_ago =
-        boost_storage::partitions::name(SystemTime::now() - Duration::from_secs(10 * DAY + 3600));
+    let ten_days_ago: String = client
+        .query_one(
+            "SELECT 'events_' || to_char((now() - interval '10 days 1 hour') AT TIME ZONE 'UTC', 'YYYYMMDD')",
+            &[],
+        )
+        .await
+        .expect("partition name")
+        .get(0);
     assert!(day_partitions(&client).await.contains(&ten_days_ago));
     // Once every project keeps 2 days, the older day partitions are dropped
     // whole, and the 30-day project's old events go with them.

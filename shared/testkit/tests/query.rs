@@ -28,11 +28,7 @@ use uuid::Uuid;
 const HOUR: u64 = 3600;
 
 fn hour_floor(t: SystemTime) -> SystemTime {
-    let s = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs();
-    SystemTime::UNIX_EPOCH + Duration::from_secs(s - s % HOUR)
+    boost_storage::utc::floor(t, boost_storage::utc::HOUR)
 }
 
 /// A fixed mix: 3 services, 4 types, track/identify/log, 3 users, spread over

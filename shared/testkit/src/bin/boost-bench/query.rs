@@ -11,6 +11,7 @@ use boost_proto::{
         query_service_client::QueryServiceClient,
     },
 };
+use boost_storage::utc;
 use boost_testkit::{Stack, stack::url};
 use hdrhistogram::Histogram;
 use tonic::transport::Channel;
@@ -159,14 +160,6 @@ where
     Ok(h)
 }
 
-fn hour_floor(t: SystemTime) -> SystemTime {
-    let s = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    SystemTime::UNIX_EPOCH + Duration::from_secs(s - s % 3600)
-}
-
 /// The query benchmark.
 pub async fn bench_query() -> anyhow::Result<()> {
     let total = events_count();
@@ -260,7 +253,7 @@ pub async fn bench_query() -> anyhow::Result<()> {
         }
     })
     .await?;
-    let end = hour_floor(SystemTime::now()) + Duration::from_secs(3600);
+    let end = utc::floor(SystemTime::now(), utc::HOUR) + utc::HOUR;
     let start = end - Duration::from_secs(30 * DAY);
     for (name, group_by) in [
         ("Aggregate 30 days by service (rollups)", GroupBy::Service),
