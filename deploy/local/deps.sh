@@ -102,12 +102,17 @@ else
     if ! port_open 127.0.0.1 "$PRIVATE_BROKER_PORT"; then
         say "starting private tansu broker on 127.0.0.1:$PRIVATE_BROKER_PORT (sqlite storage in $DATA/tansu)"
         mkdir -p "$DATA/tansu"
+        # Each data directory is its own cluster: stored offsets are keyed by
+        # the cluster id, so after `make clean-data` a kept PostgreSQL never
+        # reads the old log's offsets against the new one.
+        [ -s "$DATA/tansu/cluster-id" ] || echo "boost-local-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$DATA/tansu/cluster-id"
         # sqlite:// paths are relative to the working directory. The broker runs
         # in its own session (a Ctrl-C elsewhere must not cut a write short) and
         # records its own pid, since setsid may fork.
         (cd "$DATA/tansu" && setsid bash -c 'echo $$ >tansu.pid; exec "$@"' tansu "$TANSU" broker \
             --listener-url "tcp://127.0.0.1:$PRIVATE_BROKER_PORT" \
             --advertised-listener-url "tcp://127.0.0.1:$PRIVATE_BROKER_PORT" \
+            --cluster-id "$(cat "$DATA/tansu/cluster-id")" \
             --storage-engine "sqlite://tansu.db" >"$DATA/logs/tansu.log" 2>&1 &)
         wait_port 127.0.0.1 "$PRIVATE_BROKER_PORT" 20 || die "tansu did not start; see $DATA/logs/tansu.log"
         record_started tansu "$DATA/tansu/tansu.pid"

@@ -32,26 +32,32 @@ trap cleanup EXIT
 # the services and the private dependencies.
 trap 'exit 0' INT TERM
 
-# start NAME PORT: runs a service in the background, waits for its port.
-start() {
+# launch NAME PORT: runs a service in the background.
+launch() {
     local name=$1 port=$2
     if port_open 127.0.0.1 "$port"; then
         die "port $port is taken (another 'make run'?); stop it first"
     fi
     "$BIN/$name" >"$DATA/logs/$name.log" 2>&1 &
     PIDS+=($!)
-    if ! wait_port 127.0.0.1 "$port" 60; then
-        tail -n 20 "$DATA/logs/$name.log" >&2
-        die "$name did not start; full log in $DATA/logs/$name.log"
-    fi
-    say "$name listening on 127.0.0.1:$port (log: $DATA/logs/$name.log)"
 }
 
-start auth 50051 # applies migrations
-start processor 50054
-start ingest 50052
-start query 50053
-start edge 8080
+# ready NAME PORT: waits until the service's health says SERVING (after its
+# migrations and dependency checks), not merely until its port is open.
+ready() {
+    local name=$1 port=$2
+    if ! "$BIN/boost-admin" wait-serving --addr "http://127.0.0.1:$port" --timeout-secs 120 >&2; then
+        tail -n 20 "$DATA/logs/$name.log" >&2
+        die "$name did not become ready; full log in $DATA/logs/$name.log"
+    fi
+    say "$name serving on 127.0.0.1:$port (log: $DATA/logs/$name.log)"
+}
+
+# All five start at once: each waits for the database to be created and
+# migrated (whichever gets the migration lock applies it).
+SERVICES=(auth:50051 processor:50054 ingest:50052 query:50053 edge:8080)
+for service in "${SERVICES[@]}"; do launch "${service%%:*}" "${service##*:}"; done
+for service in "${SERVICES[@]}"; do ready "${service%%:*}" "${service##*:}"; done
 
 eval "$("$BIN/boost-admin" demo)"
 cat <<INFO

@@ -36,11 +36,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    if config.postgres.migrate {
-        boost_storage::migrate::run(&config.postgres).await?;
-    }
-    let pool = boost_storage::pool::build(&config.postgres)?;
-    boost_storage::pool::ping(&pool).await?;
+    let pool = boost_storage::pool::connect(&config.postgres).await?;
     let redis = boost_storage::redis::client(&config.redis)?;
     let subscriber = boost_storage::redis::subscriber(&config.redis)?;
     let cache = Arc::new(cache::KeyCache::new(

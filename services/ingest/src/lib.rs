@@ -53,6 +53,7 @@ pub async fn run(
             window: config.rate_limit_window,
         },
     );
+    let cluster_id = client::cluster_id(&kafka).await?;
     let watermarks = stored::StoredWatermarks::new(config.kafka.partitions);
     let logic = service::IngestLogic::new(
         producer,
@@ -74,7 +75,11 @@ pub async fn run(
     tracker.spawn(watermarks.listen(
         boost_storage::redis::subscriber(&config.redis)?,
         redis.clone(),
-        config.kafka.topic.clone(),
+        boost_storage::redis::watermarks::Names::new(
+            &config.redis,
+            &cluster_id,
+            &config.kafka.topic,
+        ),
         cancel.clone(),
     ));
     tracker.spawn(boost_storage::redis::report_health(

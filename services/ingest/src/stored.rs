@@ -70,9 +70,9 @@ impl StoredWatermarks {
     }
 
     /// Reads every partition's watermark key (one MGET).
-    async fn catch_up(&self, redis: &Client, topic: &str) {
+    async fn catch_up(&self, redis: &Client, names: &watermarks::Names) {
         let keys: Vec<String> = (0..self.partitions.len() as i32)
-            .map(|p| watermarks::key(topic, p))
+            .map(|p| names.key(p))
             .collect();
         let stored: Result<Vec<Option<i64>>, _> = redis.mget(keys).await;
         if let Ok(stored) = stored {
@@ -90,7 +90,7 @@ impl StoredWatermarks {
         self.partitions.iter().any(|p| p.receiver_count() > 0)
     }
 
-    /// Applies every message on `topic`'s watermark channel until `cancel`;
+    /// Applies every message on the log's watermark channel until `cancel`;
     /// while anyone waits, also re-reads the keys every [`CATCH_UP`], so a
     /// message missed (subscriber reconnecting) delays an answer by that
     /// much at most.
@@ -98,12 +98,12 @@ impl StoredWatermarks {
         self: Arc<Self>,
         subscriber: SubscriberClient,
         redis: Client,
-        topic: String,
+        names: watermarks::Names,
         cancel: CancellationToken,
     ) {
-        let channel = watermarks::channel(&topic);
+        let channel = names.channel();
         let mut messages = subscriber.message_rx();
-        if let Err(e) = subscriber.subscribe(&channel).await {
+        if let Err(e) = subscriber.subscribe(channel).await {
             // manage_subscriptions re-subscribes once Redis is back.
             tracing::warn!(error = %e, "cannot subscribe to stored watermarks yet");
         }
@@ -114,7 +114,7 @@ impl StoredWatermarks {
                 () = cancel.cancelled() => break,
                 _ = catch_up.tick() => {
                     if self.waited_on() {
-                        self.catch_up(&redis, &topic).await;
+                        self.catch_up(&redis, &names).await;
                     }
                     continue;
                 }

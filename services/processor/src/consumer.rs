@@ -2,20 +2,29 @@
 //!
 //! The offset is committed in the same transaction as the rows, so a crash at
 //! any point makes the next start re-read from the last committed offset:
-//! replays, never skips. A database outage is not a poison record: the loop
+//! replays, never skips. Before consuming, the stored offset is checked
+//! against the broker's log ([`crate::offset_check`]); one that does not fit
+//! holds the partition instead of skipping. A database outage is not a poison record: the loop
 //! retries the same batch with backoff until it is stored or shutdown.
 
 use std::{sync::Arc, time::Duration};
 
 use boost_kafka::{
     client::partition_client,
-    rskafka::client::{Client, partition::OffsetAt},
+    rskafka::client::{
+        Client,
+        partition::{OffsetAt, PartitionClient},
+    },
 };
 use boost_server::error::error_chain;
-use boost_storage::{Pool, partitions::DayPartitions};
+use boost_storage::{
+    Pool, StorageError,
+    offsets::{self, LogKey, StoredOffset},
+    partitions::DayPartitions,
+};
 use tokio_util::sync::CancellationToken;
 
-use crate::{handlers::Registry, progress::Progress, store};
+use crate::{handlers::Registry, offset_check, progress::Progress, store};
 
 /// What every partition loop shares.
 pub struct Consumer {
@@ -23,6 +32,8 @@ pub struct Consumer {
     pub kafka: Client,
     /// Database pool.
     pub pool: Pool,
+    /// The cluster id the brokers report: offsets are keyed by it.
+    pub cluster_id: String,
     /// Events topic.
     pub topic: String,
     /// Fetch wait; the broker does not wake a waiting fetch on new data.
@@ -38,14 +49,18 @@ pub struct Consumer {
 }
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
+/// How often a held partition looks for an operator's reset.
+const RESET_POLL: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 impl Consumer {
-    /// Consumes `partition` from `start` (or the earliest offset) until `cancel`.
+    /// Consumes `partition` from its stored position (or the earliest
+    /// offset) until `cancel`. A stored offset that does not fit the
+    /// broker's log holds the partition until an operator resets it.
     pub async fn run_partition(
         self: Arc<Self>,
         partition: i32,
-        start: Option<i64>,
+        stored: Option<StoredOffset>,
         cancel: CancellationToken,
     ) {
         let Some(client) = self
@@ -56,18 +71,19 @@ impl Consumer {
         else {
             return;
         };
-        let mut offset = match start {
-            Some(offset) => offset,
-            None => match self
-                .retry(&cancel, "find earliest offset", || {
+        let start = match stored {
+            Some(stored) => {
+                self.checked_start(&client, partition, stored, &cancel)
+                    .await
+            }
+            None => {
+                self.retry(&cancel, "find earliest offset", || {
                     client.get_offset(OffsetAt::Earliest)
                 })
                 .await
-            {
-                Some(offset) => offset,
-                None => return,
-            },
+            }
         };
+        let Some(mut offset) = start else { return };
         tracing::info!(partition, offset, "consuming partition");
         self.progress.started(partition, offset);
         let mut backoff = MIN_BACKOFF;
@@ -77,10 +93,31 @@ impl Consumer {
                 fetched = client.fetch_records(offset, 1..self.fetch_max_bytes, self.fetch_max_wait.as_millis() as i32) => fetched,
             };
             let records = match fetched {
+                Ok((_, high_watermark)) if offset > high_watermark => {
+                    // The broker's log was replaced under a running loop.
+                    match self
+                        .hold_after_conflict(&client, partition, offset, &cancel)
+                        .await
+                    {
+                        Some(next) => offset = next,
+                        None => break,
+                    }
+                    continue;
+                }
                 Ok((records, high_watermark)) => {
                     backoff = MIN_BACKOFF;
                     self.progress.fetched(partition, high_watermark);
                     records
+                }
+                Err(err) if offset_check::out_of_range_high_watermark(&err).is_some() => {
+                    match self
+                        .hold_after_conflict(&client, partition, offset, &cancel)
+                        .await
+                    {
+                        Some(next) => offset = next,
+                        None => break,
+                    }
+                    continue;
                 }
                 Err(err) => {
                     tracing::warn!(partition, offset, error = %err, "fetch failed");
@@ -102,9 +139,10 @@ impl Consumer {
                 tracing::warn!(partition, offset = refused.offset, event_id = %refused.event_id,
                     handler = refused.handler, reason = %refused.error, "dead-lettering event");
             }
+            let log = self.log();
             let written = self
                 .retry(&cancel, "store batch", || {
-                    store::write(&self.pool, &self.days, &self.topic, partition, next, &batch)
+                    store::write(&self.pool, &self.days, &log, partition, next, &batch)
                 })
                 .await;
             let Some(inserted) = written else { break };
@@ -120,6 +158,102 @@ impl Consumer {
             offset = next;
         }
         tracing::info!(partition, offset, "partition consumer stopped");
+    }
+
+    /// Which broker log this consumer's offsets belong to.
+    fn log(&self) -> LogKey<'_> {
+        LogKey {
+            cluster_id: &self.cluster_id,
+            topic: &self.topic,
+        }
+    }
+
+    /// The offset to start from: `stored` when it fits the broker's log;
+    /// otherwise the partition is held until an operator resets it, and the
+    /// reset offset (once it fits) is returned. `None` when cancelled.
+    async fn checked_start(
+        &self,
+        client: &PartitionClient,
+        partition: i32,
+        mut stored: StoredOffset,
+        cancel: &CancellationToken,
+    ) -> Option<i64> {
+        let max_wait_ms = self.fetch_max_wait.as_millis() as i32;
+        let mut held = false;
+        loop {
+            let log = self
+                .retry(cancel, "check stored offset", || {
+                    offset_check::probe(client, &stored, self.fetch_max_bytes, max_wait_ms)
+                })
+                .await?;
+            let Err(conflict) = offset_check::check(&stored, &log) else {
+                if held {
+                    tracing::info!(
+                        partition,
+                        offset = stored.next_offset,
+                        "offset conflict resolved"
+                    );
+                }
+                return Some(stored.next_offset);
+            };
+            tracing::error!(partition, cluster_id = %self.cluster_id, topic = %self.topic,
+                reason = %conflict, "holding partition: its stored offset does not fit the broker's log");
+            self.progress.hold(
+                partition,
+                stored.next_offset,
+                log.high_watermark,
+                conflict.to_string(),
+            );
+            held = true;
+            stored = self.wait_for_reset(partition, &stored, cancel).await?;
+        }
+    }
+
+    /// Reloads a running partition's stored offset after the broker's log
+    /// stopped fitting it, and holds it like a start-up conflict.
+    async fn hold_after_conflict(
+        &self,
+        client: &PartitionClient,
+        partition: i32,
+        offset: i64,
+        cancel: &CancellationToken,
+    ) -> Option<i64> {
+        let stored = self
+            .retry(cancel, "load stored offset", || self.load_stored(partition))
+            .await?
+            .unwrap_or(StoredOffset {
+                next_offset: offset,
+                last_record_sha256: None,
+                updated_at: std::time::SystemTime::UNIX_EPOCH,
+            });
+        self.checked_start(client, partition, stored, cancel).await
+    }
+
+    async fn load_stored(&self, partition: i32) -> Result<Option<StoredOffset>, StorageError> {
+        offsets::load_one(&self.pool.get().await?, &self.log(), partition).await
+    }
+
+    /// Polls the partition's stored offset until an operator changes it
+    /// (`boost-offsets reset`); `None` when cancelled.
+    async fn wait_for_reset(
+        &self,
+        partition: i32,
+        held: &StoredOffset,
+        cancel: &CancellationToken,
+    ) -> Option<StoredOffset> {
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return None,
+                () = tokio::time::sleep(RESET_POLL) => {}
+            }
+            match self.load_stored(partition).await {
+                Ok(Some(current)) if current != *held => return Some(current),
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(partition, error = %error_chain(&err), "cannot read stored offset")
+                }
+            }
+        }
     }
 
     /// Runs `operation` until it succeeds (Some) or `cancel` fires (None),

@@ -92,6 +92,7 @@ fn status(progress: &Progress) -> GetStatusResponse {
             lag: p.lag(),
             last_stored_time: p.last_stored.map(Timestamp::from),
             stalled: stalled.contains(&partition),
+            offset_conflict: p.conflict.unwrap_or_default(),
         })
         .collect();
     let freshness = progress.freshness();

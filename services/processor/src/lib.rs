@@ -7,6 +7,8 @@
 //! - [`handlers`]: the handler registry: one handler per event kind
 //! - [`store`]: record → rows, and the one transaction per batch
 //! - [`consumer`]: the per-partition fetch loop
+//! - [`offset_check`]: does a stored offset fit the broker's log? (held until reset if not)
+//! - [`offset_reset`]: the operator's inspect and audited reset (`boost-offsets`)
 //! - [`progress`]: stored watermarks, lag and freshness; published for ingest's COMMITTED acks
 //! - [`retention`]: the daily retention job (also `boost-retention`, on demand)
 //! - [`dead_letters`], [`grpc`]: the dead-letter API (list, get, replay, purge) and GetStatus
@@ -17,6 +19,8 @@ pub mod consumer;
 pub mod dead_letters;
 pub mod grpc;
 pub mod handlers;
+pub mod offset_check;
+pub mod offset_reset;
 pub mod progress;
 pub mod retention;
 pub mod store;
@@ -42,14 +46,19 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    if config.postgres.migrate {
-        boost_storage::migrate::run(&config.postgres).await?;
-    }
-    let pool = boost_storage::pool::build(&config.postgres)?;
-    boost_storage::pool::ping(&pool).await?;
+    let pool = boost_storage::pool::connect(&config.postgres).await?;
     let kafka = client::connect(&config.kafka, "boost-processor").await?;
     client::ensure_topic(&kafka, &config.kafka).await?;
-    let stored = boost_storage::offsets::load(&pool.get().await?, &config.kafka.topic).await?;
+    let cluster_id = client::cluster_id(&kafka).await?;
+    let log = boost_storage::offsets::LogKey {
+        cluster_id: &cluster_id,
+        topic: &config.kafka.topic,
+    };
+    let adopted = boost_storage::offsets::adopt_unkeyed(&pool.get().await?, &log).await?;
+    if adopted > 0 {
+        tracing::info!(%cluster_id, partitions = adopted, "offsets stored before cluster keys now belong to this cluster");
+    }
+    let mut stored = boost_storage::offsets::load(&pool.get().await?, &log).await?;
 
     let tracker = TaskTracker::new();
     // Replays are rare and small: a short queue per partition is plenty.
@@ -59,6 +68,7 @@ pub async fn run(
     let consumer = Arc::new(consumer::Consumer {
         kafka,
         pool,
+        cluster_id: cluster_id.clone(),
         topic: config.kafka.topic.clone(),
         fetch_max_wait: config.fetch_max_wait,
         fetch_max_bytes: config.fetch_max_bytes,
@@ -73,18 +83,21 @@ pub async fn run(
         cancel.child_token(),
     ));
     for partition in config.partitions() {
-        let start = stored.get(&partition).copied();
-        tracker.spawn(
-            consumer
-                .clone()
-                .run_partition(partition, start, cancel.child_token()),
-        );
+        tracker.spawn(consumer.clone().run_partition(
+            partition,
+            stored.remove(&partition),
+            cancel.child_token(),
+        ));
     }
     let redis = boost_storage::redis::client(&config.redis)?;
     tracker.spawn(progress::publish_watermarks(
         progress.clone(),
         redis.clone(),
-        config.kafka.topic.clone(),
+        boost_storage::redis::watermarks::Names::new(
+            &config.redis,
+            &cluster_id,
+            &config.kafka.topic,
+        ),
         cancel.child_token(),
     ));
     let grpc = GrpcServer::new(&config.grpc);

@@ -38,6 +38,9 @@ pub struct PartitionProgress {
     pub high_watermark: i64,
     /// When the last batch was committed.
     pub last_stored: Option<SystemTime>,
+    /// Why consuming is held: the stored offset does not fit the broker's
+    /// log (see [`crate::offset_check`]); `None` while consuming.
+    pub conflict: Option<String>,
     /// When the stored watermark last moved, or the loop started.
     last_progress: Instant,
 }
@@ -96,10 +99,39 @@ impl Progress {
                 next_offset,
                 high_watermark: -1,
                 last_stored: None,
+                conflict: None,
                 last_progress: Instant::now(),
             },
         );
         self.mark_moved(partition);
+    }
+
+    /// A partition is held at `next_offset` because its stored offset does
+    /// not fit the broker's log.
+    pub fn hold(&self, partition: i32, next_offset: i64, high_watermark: i64, reason: String) {
+        let mut partitions = self.partitions.lock().expect("progress lock");
+        let p = partitions
+            .entry(partition)
+            .or_insert_with(|| PartitionProgress {
+                next_offset,
+                high_watermark,
+                last_stored: None,
+                conflict: None,
+                last_progress: Instant::now(),
+            });
+        p.next_offset = next_offset;
+        p.high_watermark = high_watermark;
+        p.conflict = Some(reason);
+    }
+
+    /// Partitions held on an offset conflict, with the reason.
+    pub fn conflicts(&self) -> Vec<(i32, String)> {
+        self.partitions
+            .lock()
+            .expect("progress lock")
+            .iter()
+            .filter_map(|(partition, p)| p.conflict.clone().map(|c| (*partition, c)))
+            .collect()
     }
 
     /// A fetch saw the broker's high watermark.
@@ -203,20 +235,20 @@ impl Progress {
 }
 
 /// Health name that is NOT_SERVING while a partition has records waiting
-/// and has stored nothing for the stall threshold (e.g. PostgreSQL is down).
+/// and has stored nothing for the stall threshold (e.g. PostgreSQL is down),
+/// or is held on an offset conflict.
 pub const HEALTH_NAME: &str = "consuming";
 
-/// Publishes moved stored watermarks ([`watermarks::channel`] and the
+/// Publishes moved stored watermarks ([`watermarks::Names`]: the channel and the
 /// per-partition keys) until `cancel`. Moves that happen while a publish is in flight are coalesced
 /// into the next message; with Redis down they are dropped (ingest's
 /// COMMITTED waits then time out, and nothing else depends on them).
 pub async fn publish_watermarks(
     progress: std::sync::Arc<Progress>,
     redis: Client,
-    topic: String,
+    names: watermarks::Names,
     cancel: CancellationToken,
 ) {
-    let channel = watermarks::channel(&topic);
     loop {
         tokio::select! {
             () = cancel.cancelled() => break,
@@ -229,12 +261,11 @@ pub async fn publish_watermarks(
         // The keys first, so a listener that reads them after the message
         // never sees an older value than the message had.
         let pipeline = redis.pipeline();
-        let keys: Vec<(String, i64)> = moved
-            .iter()
-            .map(|(p, o)| (watermarks::key(&topic, *p), *o))
-            .collect();
+        let keys: Vec<(String, i64)> = moved.iter().map(|(p, o)| (names.key(*p), *o)).collect();
         let _: Result<(), _> = pipeline.mset(keys).await;
-        let _: Result<(), _> = pipeline.publish(&channel, watermarks::encode(&moved)).await;
+        let _: Result<(), _> = pipeline
+            .publish(names.channel(), watermarks::encode(&moved))
+            .await;
         if let Err(e) = pipeline.all::<Vec<Value>>().await {
             tracing::debug!(error = %e, "stored watermark not published");
         }
@@ -249,9 +280,9 @@ pub async fn report_health(
 ) {
     let mut was_stalled = None;
     loop {
-        let stalled = progress.stalled();
+        let stalled = (progress.stalled(), progress.conflicts());
         if was_stalled.as_ref() != Some(&stalled) {
-            if stalled.is_empty() {
+            if stalled.0.is_empty() && stalled.1.is_empty() {
                 health
                     .set_service_status(HEALTH_NAME, ServingStatus::Serving)
                     .await;
@@ -262,7 +293,13 @@ pub async fn report_health(
                 health
                     .set_service_status(HEALTH_NAME, ServingStatus::NotServing)
                     .await;
-                tracing::warn!(partitions = ?stalled, "partitions have records waiting and store nothing");
+                let (stalled_partitions, conflicts) = &stalled;
+                if !stalled_partitions.is_empty() {
+                    tracing::warn!(partitions = ?stalled_partitions, "partitions have records waiting and store nothing");
+                }
+                for (partition, reason) in conflicts {
+                    tracing::error!(partition, %reason, "partition held: run `boost-offsets reset` after checking the broker");
+                }
             }
             was_stalled = Some(stalled);
         }

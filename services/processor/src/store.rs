@@ -9,7 +9,7 @@ use boost_storage::{
     Pool, StorageError,
     dead_letters::{self, DeadEvent, DeadRecord, Position},
     events::{self, StoredEvent},
-    offsets,
+    offsets::{self, LogKey},
     partitions::DayPartitions,
 };
 use uuid::Uuid;
@@ -59,12 +59,17 @@ pub struct Batch {
     pub refused: Vec<RefusedEvent>,
     /// Ingest receive time of each decoded record (freshness).
     pub received: Vec<SystemTime>,
+    /// SHA-256 of the last record's value, stored beside the offset.
+    pub last_record_sha256: [u8; 32],
 }
 
 /// Decodes records and hands each event to its handler; anything that cannot
 /// be stored becomes a dead letter instead of stopping the partition.
 pub fn decode(records: &[RecordAndOffset], registry: &Registry) -> Batch {
     let mut batch = Batch::default();
+    if let Some(last) = records.last() {
+        batch.last_record_sha256 = record::digest(&last.record);
+    }
     for item in records {
         let payload = || item.record.value.clone().unwrap_or_default();
         let decoded = match record::decode(&item.record) {
@@ -134,11 +139,12 @@ fn handle_record(
 pub async fn write(
     pool: &Pool,
     days: &DayPartitions,
-    topic: &str,
+    log: &LogKey<'_>,
     partition: i32,
     next_offset: i64,
     batch: &Batch,
 ) -> Result<u64, StorageError> {
+    let topic = log.topic;
     let mut client = pool.get().await?;
     let written = async {
         // Before the transaction: creating a partition locks the parent table.
@@ -173,7 +179,7 @@ pub async fn write(
             };
             dead_letters::insert_event(&tx, at(refused.offset), &letter).await?;
         }
-        offsets::save(&tx, topic, partition, next_offset).await?;
+        offsets::save(&tx, log, partition, next_offset, &batch.last_record_sha256).await?;
         tx.commit()
             .await
             .map_err(|e| StorageError::query("commit", e))?;

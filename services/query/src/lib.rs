@@ -28,8 +28,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let pool = boost_storage::pool::build(&config.postgres)?;
-    boost_storage::pool::ping(&pool).await?;
+    let pool = boost_storage::pool::connect(&config.postgres).await?;
     let authenticator = Arc::new(Authenticator::new(&config.auth)?);
     let rules = ScopeRules::new(&[("/boost.query.v1.QueryService/", Scope::EventsRead)]);
     let api = grpc::QueryApi::new(

@@ -51,6 +51,13 @@ pub enum KafkaError {
         /// Count on the broker.
         actual: usize,
     },
+    /// Asking the brokers for cluster metadata failed.
+    #[error("cannot read cluster metadata")]
+    Metadata {
+        /// The client's error.
+        #[source]
+        source: rskafka::client::error::Error,
+    },
     /// Getting a partition client failed.
     #[error("cannot open partition {partition} of {topic}")]
     Partition {
@@ -138,6 +145,16 @@ async fn find_topic(
         .into_iter()
         .find(|t| t.name == topic)
         .map(|t| t.partitions.len()))
+}
+
+/// The cluster id the brokers report ('' when they report none): with the
+/// topic it names the log that stored offsets and watermarks belong to.
+pub async fn cluster_id(client: &Client) -> Result<String, KafkaError> {
+    client
+        .cluster_id()
+        .await
+        .map(Option::unwrap_or_default)
+        .map_err(|source| KafkaError::Metadata { source })
 }
 
 /// Opens a partition client; unknown topics are errors, never auto-created.

@@ -50,6 +50,14 @@ pub fn decode(record: &Record) -> Result<EventBatchRecord, DecodeError> {
     Ok(EventBatchRecord::decode(value)?)
 }
 
+/// SHA-256 of a record's value: what the processor stores beside its
+/// offset, so a later start can check that the broker still holds the same
+/// record there (a reset broker's new log does not).
+pub fn digest(record: &Record) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(record.value.as_deref().unwrap_or_default()).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

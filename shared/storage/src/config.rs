@@ -28,6 +28,10 @@ pub struct PostgresArgs {
     /// Server-side limit on any one statement (ms).
     #[arg(long = "database-statement-timeout-ms", env = "BOOST_DATABASE_STATEMENT_TIMEOUT_MS", default_value = "10000", value_parser = parse_millis)]
     pub statement_timeout: Duration,
+    /// Longest a service waits at start-up for the database to answer with
+    /// every migration applied (ms).
+    #[arg(long = "database-startup-timeout-ms", env = "BOOST_DATABASE_STARTUP_TIMEOUT_MS", default_value = "60000", value_parser = parse_millis)]
+    pub startup_timeout: Duration,
     /// Apply pending migrations at start-up.
     #[arg(long = "database-migrate", env = "BOOST_DATABASE_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate: bool,
@@ -41,6 +45,7 @@ impl PostgresArgs {
             pool_size: 16,
             connect_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(10),
+            startup_timeout: Duration::from_secs(60),
             migrate: true,
         }
     }

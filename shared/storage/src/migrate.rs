@@ -39,6 +39,36 @@ pub async fn run(args: &PostgresArgs) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// Whether every embedded migration has been applied to the database
+/// `client` is connected to (false before the history table exists).
+pub async fn is_current(
+    client: &impl deadpool_postgres::GenericClient,
+) -> Result<bool, StorageError> {
+    let latest = embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .max()
+        .unwrap_or(0);
+    let applied: Option<i64> = client
+        .query_opt(
+            "SELECT max(version)::int8 FROM refinery_schema_history
+             WHERE to_regclass('refinery_schema_history') IS NOT NULL",
+            &[],
+        )
+        .await
+        .map(|row| row.and_then(|r| r.get(0)))
+        .or_else(|e| {
+            // The table does not exist yet.
+            if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) {
+                Ok(None)
+            } else {
+                Err(StorageError::query("read migration history", e))
+            }
+        })?;
+    Ok(applied.is_some_and(|v| v >= latest))
+}
+
 /// Creates the target database through the `postgres` maintenance database when missing.
 async fn ensure_database(args: &PostgresArgs) -> Result<(), StorageError> {
     let config: tokio_postgres::Config = args.url.parse().map_err(StorageError::Config)?;
@@ -65,8 +95,12 @@ async fn ensure_database(args: &PostgresArgs) -> Result<(), StorageError> {
             .await
         {
             Ok(()) => tracing::info!(database = %name, "created database"),
-            // Another process created it meanwhile.
-            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+            // Another process created it meanwhile: two concurrent CREATE
+            // DATABASE collide as DUPLICATE_DATABASE or, when both passed the
+            // check, as a unique violation on pg_database's name index.
+            Err(e)
+                if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE)
+                    || e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {}
             Err(e) => return Err(StorageError::query("create database", e)),
         }
     }

@@ -3,10 +3,58 @@
 //! timeout is set here, recycled connections are verified, and each
 //! connection carries a server-side `statement_timeout`.
 
+use std::time::{Duration, Instant};
+
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
 use tokio_postgres::NoTls;
 
-use crate::{PostgresArgs, StorageError};
+use crate::{PostgresArgs, StorageError, migrate};
+
+/// The one way a service gets its database: creates and migrates it when
+/// `BOOST_DATABASE_MIGRATE` is on, builds the pool, and waits until the
+/// database answers with every migration applied. Services started at the
+/// same moment on an empty server therefore wait for whichever migrates,
+/// instead of failing on a database that does not exist yet. Gives up after
+/// `BOOST_DATABASE_STARTUP_TIMEOUT_MS` with the last error.
+pub async fn connect(args: &PostgresArgs) -> Result<Pool, StorageError> {
+    let deadline = Instant::now() + args.startup_timeout;
+    if args.migrate {
+        until_ready(deadline, "migrate", || migrate::run(args)).await?;
+    }
+    let pool = build(args)?;
+    until_ready(deadline, "wait for a migrated database", || async {
+        let client = pool.get().await?;
+        if migrate::is_current(&client).await? {
+            Ok(())
+        } else {
+            Err(StorageError::Migrate(
+                "migrations are not applied yet (another service applies them)".into(),
+            ))
+        }
+    })
+    .await?;
+    Ok(pool)
+}
+
+/// Runs `step` until it succeeds or `deadline` passes (then its last error).
+async fn until_ready<F, Fut>(deadline: Instant, what: &str, mut step: F) -> Result<(), StorageError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), StorageError>>,
+{
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match step().await {
+            Ok(()) => return Ok(()),
+            Err(err) if Instant::now() + backoff < deadline => {
+                tracing::warn!(error = %boost_server::error::error_chain(&err), retry_in = ?backoff, "database not ready: {what}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
 
 /// Builds a pool; no connection is made until first use.
 pub fn build(args: &PostgresArgs) -> Result<Pool, StorageError> {
@@ -34,14 +82,4 @@ pub fn build(args: &PostgresArgs) -> Result<Pool, StorageError> {
         })
         .build()
         .map_err(|e| StorageError::Pool(e.to_string()))
-}
-
-/// Checks that the database answers.
-pub async fn ping(pool: &Pool) -> Result<(), StorageError> {
-    let client = pool.get().await?;
-    client
-        .simple_query("SELECT 1")
-        .await
-        .map_err(|e| StorageError::query("ping", e))?;
-    Ok(())
 }

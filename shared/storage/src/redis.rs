@@ -45,6 +45,14 @@ impl RedisArgs {
         }
     }
 
+    /// The database number the URL selects (0 when it names none).
+    pub fn database(&self) -> u8 {
+        Config::from_url(&self.url)
+            .ok()
+            .and_then(|c| c.database)
+            .unwrap_or(0)
+    }
+
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), String> {
         Config::from_url(&self.url).map_err(|e| format!("invalid BOOST_REDIS_URL: {e}"))?;
@@ -127,20 +135,47 @@ pub async fn report_health(client: Client, health: HealthReporter, cancel: Cance
     }
 }
 
-/// The processor → ingest contract for stored watermarks: the Redis channel
-/// for `topic`, carrying `partition=next_offset` pairs separated by spaces,
-/// and one key per partition holding its latest `next_offset` (for
-/// listeners that missed messages). Everything before `next_offset` of that
-/// partition is committed in PostgreSQL.
+/// The processor → ingest contract for stored watermarks: one Redis channel
+/// per log carrying `partition=next_offset` pairs separated by spaces, and
+/// one key per partition holding its latest `next_offset` (for listeners
+/// that missed messages). Everything before `next_offset` of that partition
+/// is committed in PostgreSQL.
+///
+/// Names are scoped by the broker cluster's id and the topic (watermarks
+/// describe one log), and the channel also by the Redis database number:
+/// keys live in one database, but pub/sub ignores database numbers, so two
+/// deployments sharing a Redis server would otherwise hear each other.
 pub mod watermarks {
-    /// The channel for `topic`.
-    pub fn channel(topic: &str) -> String {
-        format!("boost:stored:{topic}")
+    use super::RedisArgs;
+
+    /// The channel and key names of one log's watermarks.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Names {
+        /// The pub/sub channel.
+        channel: String,
+        /// Prefix of the per-partition keys.
+        key_prefix: String,
     }
 
-    /// The key holding `partition`'s latest watermark.
-    pub fn key(topic: &str, partition: i32) -> String {
-        format!("boost:stored:{topic}:{partition}")
+    impl Names {
+        /// Names for the log `cluster_id`/`topic` on the Redis of `redis`.
+        pub fn new(redis: &RedisArgs, cluster_id: &str, topic: &str) -> Self {
+            let log = format!("{cluster_id}:{topic}");
+            Self {
+                channel: format!("boost:stored:db{}:{log}", redis.database()),
+                key_prefix: format!("boost:stored:{log}"),
+            }
+        }
+
+        /// The channel.
+        pub fn channel(&self) -> &str {
+            &self.channel
+        }
+
+        /// The key holding `partition`'s latest watermark.
+        pub fn key(&self, partition: i32) -> String {
+            format!("{}:{partition}", self.key_prefix)
+        }
     }
 
     /// One message for `moved` (partition, next offset) pairs.
@@ -165,6 +200,23 @@ pub mod watermarks {
 
     #[cfg(test)]
     mod tests {
+        use super::*;
+
+        #[test]
+        fn test_names_differ_by_database_cluster_and_topic() {
+            let db0 = RedisArgs::with_url("redis://127.0.0.1:6379/0");
+            let db1 = RedisArgs::with_url("redis://127.0.0.1:6379/1");
+            let a = Names::new(&db0, "cluster-a", "boost.events");
+            assert_eq!(a.channel(), "boost:stored:db0:cluster-a:boost.events");
+            assert_eq!(a.key(3), "boost:stored:cluster-a:boost.events:3");
+            assert_ne!(
+                a.channel(),
+                Names::new(&db1, "cluster-a", "boost.events").channel()
+            );
+            assert_ne!(a, Names::new(&db0, "cluster-b", "boost.events"));
+            assert_ne!(a, Names::new(&db0, "cluster-a", "other"));
+        }
+
         #[test]
         fn test_round_trip_and_garbage_skipped() {
             let moved = [(0, 15), (7, 1_000_000)];

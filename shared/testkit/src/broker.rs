@@ -1,5 +1,6 @@
 //! A private tansu broker per test: random loopback port, durable sqlite
-//! storage in a temporary directory, killed and removed when dropped.
+//! storage in a temporary directory, its own cluster id, killed and removed
+//! when dropped.
 
 use std::{
     path::PathBuf,
@@ -21,6 +22,8 @@ pub struct TestBroker {
     child: Option<Child>,
     /// `sqlite://tansu.db` (durable, the default) or `memory://tansu/`.
     storage: &'static str,
+    /// The cluster id the broker reports; stored offsets are keyed by it.
+    pub cluster_id: String,
 }
 
 /// Finds the tansu binary: `BOOST_TANSU_BIN`, the per-machine cache, or PATH.
@@ -72,6 +75,7 @@ impl TestBroker {
             dir,
             child: None,
             storage,
+            cluster_id: format!("boost-test-{}", uuid::Uuid::new_v4().simple()),
         };
         broker.restart();
         broker
@@ -86,6 +90,7 @@ impl TestBroker {
             .arg("broker")
             .args(["--listener-url", &url, "--advertised-listener-url", &url])
             .args(["--storage-engine", self.storage])
+            .args(["--cluster-id", &self.cluster_id])
             .current_dir(&self.dir)
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .stdout(Stdio::null())
@@ -102,6 +107,21 @@ impl TestBroker {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Replaces the broker's log with a new, empty one on the same port and
+    /// cluster id, as a reset broker (a deleted data directory) would be.
+    pub fn wipe_log(&mut self) {
+        self.kill();
+        for entry in std::fs::read_dir(&self.dir)
+            .expect("broker directory")
+            .flatten()
+        {
+            if entry.file_name().to_string_lossy().starts_with("tansu.db") {
+                std::fs::remove_file(entry.path()).expect("remove broker log");
+            }
+        }
+        self.restart();
     }
 
     /// Kills the broker with SIGKILL; its acknowledged data stays on disk.

@@ -32,7 +32,11 @@ async fn offsets_caught_up(stack: &Stack) -> bool {
     let args = KafkaArgs::with_brokers(&stack.broker.address);
     let kafka = client::connect(&args, "test").await.expect("kafka");
     let pool = stack.db.pool();
-    let stored = boost_storage::offsets::load(&pool.get().await.expect("connection"), &args.topic)
+    let log = boost_storage::offsets::LogKey {
+        cluster_id: &stack.broker.cluster_id,
+        topic: &args.topic,
+    };
+    let stored = boost_storage::offsets::load(&pool.get().await.expect("connection"), &log)
         .await
         .expect("offsets");
     for partition in 0..args.partitions {
@@ -40,7 +44,7 @@ async fn offsets_caught_up(stack: &Stack) -> bool {
             .await
             .expect("partition");
         let (_, high_watermark) = pc.fetch_records(0, 1..1024, 10).await.expect("fetch");
-        if stored.get(&partition).copied().unwrap_or(0) != high_watermark {
+        if stored.get(&partition).map_or(0, |s| s.next_offset) != high_watermark {
             return false;
         }
     }

@@ -12,6 +12,7 @@
 //! boost-admin create-key --project <id> --name ingest --scope events:write
 //! boost-admin list-keys --project <id>          | revoke-key --key <id> | rotate-key --key <id>
 //! boost-admin demo                              # org + project + read/write key, as shell variables
+//! boost-admin wait-serving --addr http://127.0.0.1:50052   # until its health says SERVING
 //! ```
 
 use boost_proto::auth::v1::{self as pb, auth_service_client::AuthServiceClient};
@@ -124,6 +125,16 @@ enum Command {
     },
     /// Create a demo organisation, project and read/write key; prints them as shell variables.
     Demo,
+    /// Wait until a Boost service's grpc.health.v1 says SERVING (a bound
+    /// port is not enough: services open it before migrations finish).
+    WaitServing {
+        /// The service's URL.
+        #[arg(long)]
+        addr: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout_secs: u64,
+    },
 }
 
 /// Attaches the caller's credential to every request.
@@ -183,7 +194,39 @@ fn describe(err: &anyhow::Error) -> String {
     }
 }
 
+/// Polls `addr`'s overall health every 200 ms until SERVING or `timeout`.
+async fn wait_serving(addr: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let deadline = std::time::Instant::now() + timeout;
+    let mut last = String::from("not reachable");
+    while std::time::Instant::now() < deadline {
+        let channel = Channel::from_shared(addr.to_string())?
+            .connect_timeout(std::time::Duration::from_secs(1))
+            .timeout(std::time::Duration::from_secs(2));
+        match channel.connect().await {
+            Ok(channel) => match HealthClient::new(channel)
+                .check(HealthCheckRequest::default())
+                .await
+            {
+                Ok(answer) if answer.get_ref().status == ServingStatus::Serving as i32 => {
+                    return Ok(());
+                }
+                Ok(answer) => last = format!("status {:?}", answer.get_ref().status()),
+                Err(status) => last = format!("{:?}: {}", status.code(), status.message()),
+            },
+            Err(e) => last = format!("not reachable: {e}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    anyhow::bail!("{addr} did not report SERVING within {timeout:?} (last: {last})")
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::WaitServing { addr, timeout_secs } = &cli.command {
+        return wait_serving(addr, std::time::Duration::from_secs(*timeout_secs)).await;
+    }
     let credential = match (cli.admin_token.is_empty(), cli.api_key.is_empty()) {
         (false, _) => Credential(vec![("x-admin-token", cli.admin_token.clone())]),
         (true, false) => Credential(vec![("x-api-key", cli.api_key.clone())]),
@@ -295,6 +338,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("revoked {}", rotated.revoked_api_key.unwrap_or_default().id);
             println!("{}", rotated.secret);
         }
+        Command::WaitServing { .. } => unreachable!("answered before connecting"),
         Command::Demo => {
             let suffix = uuid::Uuid::now_v7().simple().to_string();
             let body = pb::CreateOrganizationRequest {

@@ -42,10 +42,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if cli.postgres.migrate {
-        boost_storage::migrate::run(&cli.postgres).await?;
-    }
-    let pool = boost_storage::pool::build(&cli.postgres)?;
+    let pool = boost_storage::pool::connect(&cli.postgres).await?;
     let client = pool.get().await?;
     if let (Some(project), Some(days)) = (cli.project, cli.days) {
         if !retention::set_days(&client, project, days).await? {

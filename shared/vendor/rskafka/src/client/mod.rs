@@ -171,6 +171,17 @@ impl Client {
         .await
     }
 
+    /// BOOST PATCH: the cluster id the brokers report (metadata v2+), so a
+    /// consumer can tell one cluster's log from another's. `None` when the
+    /// broker speaks an older metadata version or reports none.
+    pub async fn cluster_id(&self) -> Result<Option<String>> {
+        let (response, _gen) = self
+            .brokers
+            .request_metadata(&MetadataLookupMode::ArbitraryBroker, Some(vec![]))
+            .await?;
+        Ok(response.cluster_id.and_then(|id| id.0))
+    }
+
     /// Returns a list of topics in the cluster
     pub async fn list_topics(&self) -> Result<Vec<Topic>> {
         // Do not used a cached metadata response to satisfy this request, in
