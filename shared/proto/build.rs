@@ -22,6 +22,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc);
     tonic_prost_build::configure()
+        // Undecodable requests answer INVALID_ARGUMENT, not tonic-prost's INTERNAL.
+        .codec_path("crate::codec::BoostCodec")
         .file_descriptor_set_path(&descriptor)
         .compile_with_config(config, &paths, &[root])?;
     Ok(())

@@ -51,10 +51,8 @@ impl AuthApi {
             return Ok(Caller::Operator);
         }
         let credential =
-            credentials::from_headers(request.metadata().as_ref()).ok_or_else(|| {
-                Status::from(ApiError::unauthenticated(
-                    "send x-admin-token, x-api-key or authorization: Bearer",
-                ))
+            credentials::from_headers(request.metadata().as_ref())?.ok_or_else(|| {
+                ApiError::unauthenticated("send x-admin-token, x-api-key or authorization: Bearer")
             })?;
         let principal = self
             .logic
@@ -208,9 +206,10 @@ impl AuthService for AuthApi {
         let body = request.get_ref();
         let expires_at = body
             .expire_time
-            .map(SystemTime::try_from)
+            .as_ref()
+            .map(boost_proto::time::checked)
             .transpose()
-            .map_err(|_| ApiError::bad_field("expire_time", "not a valid timestamp"))?;
+            .map_err(|reason| ApiError::bad_field("expire_time", reason))?;
         let spec = KeySpec {
             name: &body.name,
             scopes: &body.scopes,

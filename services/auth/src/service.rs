@@ -519,7 +519,30 @@ fn check_name<'a>(field: &'static str, name: &'a str) -> Result<&'a str, AuthErr
             format!("must be 1..{MAX_NAME_CHARS} printable characters"),
         ));
     }
+    // Bidirectional controls reorder what an operator reads (a name shown as
+    // "prod" can be something else); names hold none.
+    if name.chars().any(is_bidi_control) {
+        return Err(invalid(
+            field,
+            "must not contain bidirectional control characters",
+        ));
+    }
+    if !name.chars().any(|c| !c.is_whitespace() && !is_invisible(c)) {
+        return Err(invalid(field, "must contain a visible character"));
+    }
     Ok(name)
+}
+
+/// Unicode's bidirectional formatting characters (marks, embeddings,
+/// overrides and isolates).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that take no visible space (zero-width spaces and joiners,
+/// word joiner, byte-order mark).
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
 }
 
 fn check_scopes(scopes: &[String]) -> Result<Vec<String>, AuthError> {
@@ -554,6 +577,15 @@ mod tests {
         assert!(check_name("name", "").is_err());
         assert!(check_name("name", "a\u{0007}b").is_err());
         assert!(check_name("name", &"x".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn test_bidi_controls_and_invisible_names_refused() {
+        assert!(check_name("name", "\u{202E}").is_err());
+        assert!(check_name("name", "\u{202E}\u{2066}\u{200F}").is_err());
+        assert!(check_name("name", "prod\u{202E}dorp").is_err());
+        assert!(check_name("name", "\u{200B}\u{FEFF}").is_err());
+        assert!(check_name("name", "Ünïcödé 名前").is_ok());
     }
 
     #[test]

@@ -46,6 +46,15 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
+    /// Browser origins whose pages may send the operator's `x-admin-token`,
+    /// comma separated; empty (the default) allows none. `*` is not accepted.
+    #[arg(
+        long = "admin-origins",
+        env = "BOOST_EDGE_ADMIN_ORIGINS",
+        default_value = "",
+        value_delimiter = ','
+    )]
+    pub admin_origins: Vec<String>,
     /// gRPC server limits.
     #[command(flatten)]
     pub grpc: GrpcArgs,
@@ -79,6 +88,13 @@ impl ServiceConfig for Config {
             if origin != "*" && origin.parse::<http::HeaderValue>().is_err() {
                 return Err(format!(
                     "invalid origin {origin:?} in BOOST_EDGE_CORS_ORIGINS"
+                ));
+            }
+        }
+        for origin in self.admin_origins.iter().filter(|o| !o.is_empty()) {
+            if origin == "*" || origin.parse::<http::HeaderValue>().is_err() {
+                return Err(format!(
+                    "invalid origin {origin:?} in BOOST_EDGE_ADMIN_ORIGINS (name each origin; `*` is not allowed)"
                 ));
             }
         }

@@ -4,9 +4,11 @@
 //! does the same job with Envoy.
 //!
 //! - [`config`]: flags and env vars
+//! - [`admin_origin`]: the operator token from configured browser origins only
 //! - [`proxy`]: path → upstream forwarding
 //! - [`run`]: builds everything and serves; used by `main` and by tests
 
+pub mod admin_origin;
 pub mod config;
 pub mod proxy;
 
@@ -92,6 +94,7 @@ pub async fn run(
         ),
     ]);
     let cors = cors(&config.cors_origins);
+    let admin_origin = admin_origin::AdminOriginLayer::new(&config.admin_origins);
     let server = FORWARDED
         .iter()
         .fold(GrpcServer::new(&config.grpc).accept_http1(), |s, name| {
@@ -106,6 +109,7 @@ pub async fn run(
                 usize::from(!request.uri().path().starts_with("/grpc."))
             });
             ServiceBuilder::new()
+                .layer(admin_origin)
                 .layer(cors)
                 .layer(GrpcWebLayer::new())
                 .service(steer)

@@ -75,6 +75,12 @@ impl Service<Request<Body>> for Proxy {
         for name in &HOP_BY_HOP {
             request.headers_mut().remove(name);
         }
+        // gRPC-web text mode arrives base64-encoded and tonic-web decodes it,
+        // but its body still reports the encoded length as an exact size;
+        // the HTTP/2 client would send that as content-length and the
+        // upstream would refuse the shorter body as a protocol error.
+        request.headers_mut().remove(header::CONTENT_LENGTH);
+        let mut request = request.map(|body| Body::new(UnsizedBody(body)));
         append_forwarded_for(&mut request);
         *request.version_mut() = Version::HTTP_2;
         Box::pin(async move {
@@ -94,6 +100,25 @@ impl Service<Request<Body>> for Proxy {
                 }
             }
         })
+    }
+}
+
+/// A body whose size is not announced: frames pass through unchanged.
+struct UnsizedBody(Body);
+
+impl http_body::Body for UnsizedBody {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>> {
+        Pin::new(&mut self.get_mut().0).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
     }
 }
 

@@ -6,7 +6,7 @@ use std::{future::Future, net::IpAddr};
 use boost_proto::ingest::v1::{
     AckLevel, GetLimitsRequest, GetLimitsResponse, IdentifyRequest, IdentifyResponse,
     IngestBatchRequest, IngestBatchResponse, IngestStreamRequest, IngestStreamResponse,
-    TrackRequest, TrackResponse, ingest_service_server::IngestService,
+    StreamError, TrackRequest, TrackResponse, ingest_service_server::IngestService,
 };
 use boost_server::{
     ApiError,
@@ -184,17 +184,36 @@ impl IngestService for IngestApi {
         let mut stream = request.into_inner();
         let logic = self.logic.clone();
         // The loop runs in its own task so no produce is cut short by a hang-up.
+        // A message that cannot be read ends the stream, but the answer
+        // still accounts for every event read before it.
         let totals = tokio::spawn(async move {
             let mut totals = StreamTotals::default();
-            while let Some(message) = stream.message().await? {
-                logic
-                    .ingest_stream_message(&principal, address, message.events, &mut totals)
-                    .await;
+            loop {
+                match stream.message().await {
+                    Ok(Some(message)) => {
+                        logic
+                            .ingest_stream_message(&principal, address, message.events, &mut totals)
+                            .await;
+                        totals.response.messages += 1;
+                    }
+                    Ok(None) => break,
+                    Err(status) => {
+                        let status = boost_server::oversize::replacement(&status).unwrap_or(status);
+                        tracing::info!(code = ?status.code(), messages = totals.response.messages,
+                            "ingest stream stopped on an unreadable message");
+                        totals.response.error = Some(StreamError {
+                            code: status.code() as i32,
+                            message: status.message().to_string(),
+                            message_index: totals.response.messages,
+                        });
+                        break;
+                    }
+                }
             }
-            Ok::<_, Status>(totals)
+            totals
         })
         .await
-        .map_err(|e| Status::from(ApiError::internal("ingest stream task failed", &e)))??;
+        .map_err(|e| Status::from(ApiError::internal("ingest stream task failed", &e)))?;
         Ok(Response::new(totals.response))
     }
 

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use boost_proto::{
     common::v1::{Event, EventKind, LogBody, MetricBody, Severity, SpanBody, event::Body},
-    json::{struct_contains_nul, struct_depth},
+    json::{struct_depth, struct_unstorable},
     prost_types::Timestamp,
 };
 use boost_server::config::parse_millis;
@@ -188,12 +188,8 @@ pub fn validate_event(
                 ),
             ));
         }
-        if struct_contains_nul(properties) {
-            return Err(field_error(
-                prefix,
-                "properties",
-                "must not contain NUL characters",
-            ));
+        if let Some(reason) = struct_unstorable(properties) {
+            return Err(field_error(prefix, "properties", reason));
         }
         let depth = struct_depth(properties);
         if depth > limits.max_property_depth {
@@ -375,8 +371,7 @@ fn check_timestamp(
     let Some(timestamp) = timestamp else {
         return Ok(Timestamp::from(now));
     };
-    let time =
-        SystemTime::try_from(timestamp).map_err(|_| "is not a valid timestamp".to_string())?;
+    let time = boost_proto::time::checked(&timestamp)?;
     if time > now + limits.max_future_skew {
         return Err(format!(
             "is more than {}s in the future",

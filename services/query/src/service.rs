@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use boost_proto::{
     common::v1::{Event, EventKind, LogBody, MetricBody, Severity, SpanBody, event::Body},
-    json::{json_to_struct, struct_contains_nul, struct_to_json},
+    json::{json_to_struct, struct_to_json, struct_unstorable},
     prost::Message,
     prost_types::Timestamp,
     query::v1::{
@@ -28,7 +28,7 @@ use boost_storage::{
 };
 use uuid::Uuid;
 
-use crate::page_token::{self, Listing};
+use crate::page_token::{self, Binding, Listing};
 
 /// Page size when the caller sends none.
 pub const DEFAULT_PAGE_SIZE: i32 = 100;
@@ -89,14 +89,12 @@ fn time_range(
     end: Option<Timestamp>,
 ) -> Result<(SystemTime, SystemTime), QueryError> {
     let end = match end {
-        Some(t) => {
-            SystemTime::try_from(t).map_err(|_| invalid("end_time", "not a valid timestamp"))?
-        }
+        Some(t) => boost_proto::time::checked(&t).map_err(|reason| invalid("end_time", reason))?,
         None => SystemTime::now() + DEFAULT_END_SLACK,
     };
     let start = match start {
         Some(t) => {
-            SystemTime::try_from(t).map_err(|_| invalid("start_time", "not a valid timestamp"))?
+            boost_proto::time::checked(&t).map_err(|reason| invalid("start_time", reason))?
         }
         None => end - DEFAULT_WINDOW,
     };
@@ -116,10 +114,9 @@ fn to_filter(
     let Some(filter) = filter else {
         return Ok(out);
     };
-    let text = |value: &str| (!value.is_empty()).then(|| value.to_string());
-    out.service = text(&filter.service);
-    out.event_type = text(&filter.r#type);
-    out.user_id = text(&filter.user_id);
+    out.service = filter_text("filter.service", &filter.service)?;
+    out.event_type = filter_text("filter.type", &filter.r#type)?;
+    out.user_id = filter_text("filter.user_id", &filter.user_id)?;
     out.kind = match EventKind::try_from(filter.kind) {
         Ok(EventKind::Unspecified) => None,
         Ok(kind) => Some(kind as i16),
@@ -134,17 +131,23 @@ fn to_filter(
         return Err(invalid("filter.min_severity", "applies to LOG events only"));
     }
     if let Some(properties) = &filter.properties {
-        if struct_contains_nul(properties) {
-            return Err(invalid(
-                "filter.properties",
-                "must not contain NUL characters",
-            ));
+        if let Some(reason) = struct_unstorable(properties) {
+            return Err(invalid("filter.properties", reason));
         }
         if !properties.fields.is_empty() {
             out.properties = Some(struct_to_json(properties));
         }
     }
     Ok(out)
+}
+
+/// A text filter: empty means "any"; a NUL character can match nothing
+/// PostgreSQL stores, and would fail the statement, so it is refused.
+fn filter_text(field: &'static str, value: &str) -> Result<Option<String>, QueryError> {
+    if value.contains('\0') {
+        return Err(invalid(field, "must not contain NUL characters"));
+    }
+    Ok((!value.is_empty()).then(|| value.to_string()))
 }
 
 fn page_size(requested: i32, field: &'static str) -> Result<i64, QueryError> {
@@ -185,14 +188,24 @@ impl QueryLogic {
             Ok(Order::OldestFirst) => Listing::EventsOldestFirst,
             Err(_) => return Err(invalid("order", "not an Order")),
         };
+        // The token is bound to everything but the paging fields themselves.
+        let query = ListEventsRequest {
+            page_token: String::new(),
+            page_size: 0,
+            include_total: false,
+            ..request.clone()
+        };
+        let binding = Binding::new(principal.project_id, &query.encode_to_vec());
         let after = match request.page_token.as_str() {
             "" => None,
-            token => Some(page_token::decode_event(listing, token).ok_or_else(|| {
-                invalid(
-                    "page_token",
-                    "not a token from a previous page of this listing and order",
-                )
-            })?),
+            token => Some(
+                page_token::decode_event(listing, binding, token).ok_or_else(|| {
+                    invalid(
+                        "page_token",
+                        "not a token from a previous page of this project, filter and order",
+                    )
+                })?,
+            ),
         };
         let page = Page {
             // One extra row tells whether another page exists.
@@ -215,6 +228,7 @@ impl QueryLogic {
                 .map(|last| {
                     page_token::encode_event(
                         listing,
+                        binding,
                         &Cursor {
                             occurred_at: last.occurred_at,
                             event_id: last.event_id,
@@ -269,6 +283,9 @@ impl QueryLogic {
         if user_id.is_empty() {
             return Err(invalid("user_id", "is required"));
         }
+        if user_id.contains('\0') {
+            return Err(invalid("user_id", "must not contain NUL characters"));
+        }
         let mut client = self.pool.get().await.map_err(StorageError::from)?;
         let tx = tenant::read_as(&mut client, principal.project_id).await?;
         users::get(&tx, principal.project_id, user_id)
@@ -284,12 +301,15 @@ impl QueryLogic {
         request: &ListUsersRequest,
     ) -> Result<ListUsersResponse, QueryError> {
         let limit = page_size(request.page_size, "page_size")?;
+        let binding = Binding::new(principal.project_id, b"users");
         let after = match request.page_token.as_str() {
             "" => None,
-            token => Some(
-                page_token::decode_user(token)
-                    .ok_or_else(|| invalid("page_token", "not a token from a previous page"))?,
-            ),
+            token => Some(page_token::decode_user(binding, token).ok_or_else(|| {
+                invalid(
+                    "page_token",
+                    "not a token from a previous page of this project",
+                )
+            })?),
         };
         let mut client = self.pool.get().await.map_err(StorageError::from)?;
         let tx = tenant::read_as(&mut client, principal.project_id).await?;
@@ -297,7 +317,7 @@ impl QueryLogic {
         let next_page_token = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
             rows.last()
-                .map(|u| page_token::encode_user(&(u.last_seen, u.user_id.clone())))
+                .map(|u| page_token::encode_user(binding, &(u.last_seen, u.user_id.clone())))
                 .unwrap_or_default()
         } else {
             String::new()

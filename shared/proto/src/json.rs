@@ -67,21 +67,31 @@ fn value_depth(value: &Value) -> usize {
     }
 }
 
-/// Whether any key or string in a `Struct` holds a NUL character, which
-/// PostgreSQL's jsonb cannot store (an insert would fail on it).
-pub fn struct_contains_nul(value: &Struct) -> bool {
+/// Why a `Struct` cannot be stored as jsonb unchanged, if it cannot:
+/// PostgreSQL's jsonb refuses NUL characters (one such event would fail its
+/// whole batch insert), and JSON has no NaN or infinity (they would turn
+/// into null: silently changed).
+pub fn struct_unstorable(value: &Struct) -> Option<&'static str> {
     value
         .fields
         .iter()
-        .any(|(k, v)| k.contains('\0') || value_contains_nul(v))
+        .find_map(|(k, v)| key_unstorable(k).or_else(|| value_unstorable(v)))
 }
 
-fn value_contains_nul(value: &Value) -> bool {
+const NUL: &str = "must not contain NUL characters";
+const NOT_FINITE: &str = "must not contain NaN or infinite numbers";
+
+fn key_unstorable(key: &str) -> Option<&'static str> {
+    key.contains('\0').then_some(NUL)
+}
+
+fn value_unstorable(value: &Value) -> Option<&'static str> {
     match &value.kind {
-        Some(Kind::StringValue(s)) => s.contains('\0'),
-        Some(Kind::StructValue(s)) => struct_contains_nul(s),
-        Some(Kind::ListValue(l)) => l.values.iter().any(value_contains_nul),
-        _ => false,
+        Some(Kind::StringValue(s)) => key_unstorable(s),
+        Some(Kind::NumberValue(n)) => (!n.is_finite()).then_some(NOT_FINITE),
+        Some(Kind::StructValue(s)) => struct_unstorable(s),
+        Some(Kind::ListValue(l)) => l.values.iter().find_map(value_unstorable),
+        _ => None,
     }
 }
 
@@ -98,11 +108,29 @@ mod tests {
     #[test]
     fn test_nul_found_in_nested_values_and_keys() {
         let clean = serde_json::json!({"a": ["x", {"b": "y"}]});
-        assert!(!struct_contains_nul(&json_to_struct(&clean)));
+        assert_eq!(struct_unstorable(&json_to_struct(&clean)), None);
         let nested = serde_json::json!({"a": ["x", {"b": "y\u{0}"}]});
-        assert!(struct_contains_nul(&json_to_struct(&nested)));
+        assert_eq!(struct_unstorable(&json_to_struct(&nested)), Some(NUL));
         let key = serde_json::json!({"a\u{0}": 1});
-        assert!(struct_contains_nul(&json_to_struct(&key)));
+        assert_eq!(struct_unstorable(&json_to_struct(&key)), Some(NUL));
+    }
+
+    #[test]
+    fn test_nan_and_infinity_found_in_nested_values() {
+        for n in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let number = Value {
+                kind: Some(Kind::NumberValue(n)),
+            };
+            let list = Value {
+                kind: Some(Kind::ListValue(ListValue {
+                    values: vec![number],
+                })),
+            };
+            let nested = Struct {
+                fields: [("a".to_string(), list)].into_iter().collect(),
+            };
+            assert_eq!(struct_unstorable(&nested), Some(NOT_FINITE), "{n}");
+        }
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //!   public services
 //!
 //! [`FILE_DESCRIPTOR_SET`] feeds gRPC server reflection; [`json`] converts
-//! event properties between `google.protobuf.Struct` and JSON.
+//! event properties between `google.protobuf.Struct` and JSON; [`codec`] is
+//! the generated code's codec (undecodable bytes are INVALID_ARGUMENT);
+//! [`time`] checks Timestamps against the spec's range.
 
 #![allow(missing_docs)] // generated code carries the proto comments instead
 
@@ -16,7 +18,9 @@ pub use prost;
 pub use prost_types;
 pub use tonic;
 
+pub mod codec;
 pub mod json;
+pub mod time;
 
 /// Encoded `FileDescriptorSet` of every Boost proto, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -289,14 +289,15 @@ where
         let Some(scope) = self.rules.required(request.uri().path()) else {
             return Box::pin(inner.call(request));
         };
-        let credential = credentials::from_headers(request.headers()).map(str::to_owned);
+        let credential = credentials::from_headers(request.headers()).map(|c| c.map(str::to_owned));
         let authenticator = self.authenticator.clone();
         Box::pin(async move {
             let outcome = match credential {
-                None => Err(ApiError::unauthenticated(
+                Err(conflict) => Err(conflict),
+                Ok(None) => Err(ApiError::unauthenticated(
                     "missing credentials: send x-api-key or authorization: Bearer",
                 )),
-                Some(key) => authenticator.authenticate(&key).await,
+                Ok(Some(key)) => authenticator.authenticate(&key).await,
             };
             let outcome = outcome.and_then(|principal| {
                 if principal.has(scope) {

@@ -131,7 +131,9 @@ pub struct AuthClientArgs {
     )]
     pub url: String,
     /// How long a validated key is trusted before asking auth again (ms).
-    #[arg(id = "auth_cache_ttl", long = "auth-cache-ttl-ms", env = "BOOST_AUTH_CACHE_TTL_MS", default_value = "1000", value_parser = parse_millis)]
+    /// With auth's invalidations flowing, a revoked key is refused by the
+    /// public services within this plus a few ms: keep it under a second.
+    #[arg(id = "auth_cache_ttl", long = "auth-cache-ttl-ms", env = "BOOST_AUTH_CACHE_TTL_MS", default_value = "500", value_parser = parse_millis)]
     pub cache_ttl: Duration,
     /// Deadline for one call to auth (ms); past it the caller gets UNAVAILABLE.
     #[arg(id = "auth_timeout", long = "auth-timeout-ms", env = "BOOST_AUTH_TIMEOUT_MS", default_value = "2000", value_parser = parse_millis)]

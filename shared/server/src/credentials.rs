@@ -6,6 +6,8 @@
 //! round trip; only the SHA-256 of a key is ever stored.
 
 use http::HeaderMap;
+
+use crate::ApiError;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -112,14 +114,25 @@ pub fn hash(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
-/// The credential a caller sent: `x-api-key`, or `authorization: Bearer <key>`.
-pub fn from_headers(headers: &HeaderMap) -> Option<&str> {
-    if let Some(value) = headers.get("x-api-key") {
-        return value.to_str().ok().map(str::trim);
+/// The credential a caller sent: `x-api-key`, or `authorization: Bearer
+/// <key>`; `None` when neither. Both at once must carry the same key: a
+/// request with two different credentials is refused rather than served
+/// with whichever one a rule would pick.
+pub fn from_headers(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let api_key = headers
+        .get("x-api-key")
+        .map(|v| v.to_str().map(str::trim).unwrap_or_default());
+    let bearer = headers.get(http::header::AUTHORIZATION).and_then(|value| {
+        let (scheme, token) = value.to_str().ok()?.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    });
+    match (api_key, bearer) {
+        (Some(key), Some(token)) if key != token => Err(ApiError::unauthenticated(
+            "conflicting credentials: x-api-key and authorization: Bearer differ; send one",
+        )),
+        (Some(key), _) => Ok(Some(key)),
+        (None, token) => Ok(token),
     }
-    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Big-endian base62 of `bytes`, left-padded with '0' to `width` characters.
@@ -177,10 +190,17 @@ mod tests {
     #[test]
     fn test_credential_from_headers() {
         let mut headers = HeaderMap::new();
+        assert_eq!(from_headers(&headers).expect("none"), None);
         headers.insert("authorization", "Bearer abc".parse().expect("header"));
-        assert_eq!(from_headers(&headers), Some("abc"));
+        assert_eq!(from_headers(&headers).expect("bearer"), Some("abc"));
+        headers.insert("x-api-key", "abc".parse().expect("header"));
+        assert_eq!(
+            from_headers(&headers).expect("the same key twice"),
+            Some("abc")
+        );
         headers.insert("x-api-key", "xyz".parse().expect("header"));
-        assert_eq!(from_headers(&headers), Some("xyz"));
+        let conflict = from_headers(&headers).expect_err("two keys");
+        assert_eq!(conflict.code, crate::ErrorCode::Unauthenticated);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use tonic_health::{
     pb::health_server::HealthServer,
     server::{HealthReporter, HealthService},
 };
-use tower::{Service, ServiceBuilder};
+use tower::{Service, ServiceBuilder, util::MapResponseLayer};
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::{DefaultOnFailure, TraceLayer},
@@ -179,6 +179,9 @@ impl GrpcServer {
                     .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
             )
             .option_layer(self.auth)
+            .layer(MapResponseLayer::new(
+                crate::oversize::as_resource_exhausted as fn(Response<Body>) -> Response<Body>,
+            ))
             .into_inner();
 
         let server = Server::builder()

@@ -9,6 +9,7 @@
 //!   from request metadata
 //! - [`auth`]: the tower layer that authenticates callers through the auth service
 //! - [`grpc`]: [`grpc::GrpcServer`], health, reflection, request ids, limits
+//! - [`oversize`]: a request over the size limit answers RESOURCE_EXHAUSTED
 //! - [`shutdown`]: SIGINT/SIGTERM as a future
 //! - [`service`]: [`service::ServiceConfig`] and [`service::run_main`], the one
 //!   way a service binary starts
@@ -18,6 +19,7 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod grpc;
+pub mod oversize;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

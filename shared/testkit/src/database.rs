@@ -27,6 +27,22 @@ impl TestDatabase {
 
     /// Creates and migrates a new database on the server at `server`.
     pub async fn create_on(server: &str) -> Self {
+        let database = Self::unborn_on(server).await;
+        database.create_now().await;
+        boost_storage::migrate::run(&database.args())
+            .await
+            .expect("migrations apply to a fresh database");
+        database
+    }
+
+    /// A database name that does not exist yet (services are to create
+    /// it); dropped when the test ends if anything created it.
+    pub async fn unborn() -> Self {
+        let server = std::env::var("BOOST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_SERVER.into());
+        Self::unborn_on(&server).await
+    }
+
+    async fn unborn_on(server: &str) -> Self {
         let mut config: tokio_postgres::Config = server.parse().expect("BOOST_DATABASE_URL parses");
         config.dbname("postgres");
         config.connect_timeout(std::time::Duration::from_secs(5));
@@ -38,23 +54,27 @@ impl TestDatabase {
             )
         });
         let driver = tokio::spawn(connection);
+        drop(client);
+        let _ = driver.await;
         let name = format!("boost_test_{}", uuid::Uuid::new_v4().simple());
+        Self {
+            url: url_with_db(&config, &name),
+            name,
+            admin_url: url_with_db(&config, "postgres"),
+        }
+    }
+
+    async fn create_now(&self) {
+        let (client, connection) = tokio_postgres::connect(&self.admin_url, NoTls)
+            .await
+            .expect("connect to the maintenance database");
+        let driver = tokio::spawn(connection);
         client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .batch_execute(&format!("CREATE DATABASE {}", self.name))
             .await
             .expect("create test database");
         drop(client);
         let _ = driver.await;
-        let admin_url = url_with_db(&config, "postgres");
-        let url = url_with_db(&config, &name);
-        boost_storage::migrate::run(&PostgresArgs::with_url(&url))
-            .await
-            .expect("migrations apply to a fresh database");
-        Self {
-            url,
-            name,
-            admin_url,
-        }
     }
 
     /// Database settings pointing at this database.

@@ -47,6 +47,17 @@ impl TestRedis {
         redis
     }
 
+    /// Another database number on this server, as a second deployment
+    /// sharing the server would use. The handle owns no process: the
+    /// server stops with `self`.
+    pub fn database(&self, number: u8) -> Self {
+        Self {
+            url: format!("redis://127.0.0.1:{}/{number}", self.port),
+            port: self.port,
+            child: None,
+        }
+    }
+
     /// Starts it again on the same port (after [`TestRedis::stop`]).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "redis is already running");

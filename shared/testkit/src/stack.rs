@@ -142,7 +142,12 @@ impl Stack {
     /// Like [`Stack::start`], on a given broker and database (e.g. one on a
     /// private [`crate::TestPostgres`] the test stops).
     pub async fn start_with(broker: TestBroker, db: TestDatabase) -> Self {
-        let redis = TestRedis::start();
+        Self::start_on_redis(broker, db, TestRedis::start()).await
+    }
+
+    /// Like [`Stack::start_with`], on a given Redis (e.g. another database
+    /// number of a server a second stack uses).
+    pub async fn start_on_redis(broker: TestBroker, db: TestDatabase, redis: TestRedis) -> Self {
         let shutdown = CancellationToken::new();
 
         let auth = spawn_auth(&db, &redis, &shutdown).await;
@@ -165,21 +170,7 @@ impl Stack {
             boost_query::run(query_config, query_listener, token.cancelled_owned()).await
         });
 
-        let edge_config: boost_edge::Config = parse(
-            "edge",
-            &[
-                "--auth-url".into(),
-                url(auth),
-                "--ingest-url".into(),
-                url(ingest),
-                "--query-url".into(),
-                url(query),
-            ],
-        );
-        let token = shutdown.clone();
-        tokio::spawn(async move {
-            boost_edge::run(edge_config, edge_listener, token.cancelled_owned()).await
-        });
+        spawn_edge(edge_listener, auth, ingest, query, &shutdown, &[]);
 
         let mut stack = Self {
             db,
@@ -293,6 +284,22 @@ impl Stack {
         addr
     }
 
+    /// Starts another edge in front of this stack's services with `extra`
+    /// flags (e.g. `--admin-origins`); it stops with the stack.
+    pub async fn spawn_edge(&self, extra: &[&str]) -> SocketAddr {
+        let (listener, addr) = bind().await;
+        spawn_edge(
+            listener,
+            self.auth,
+            self.ingest,
+            self.query,
+            &self.shutdown,
+            extra,
+        );
+        wait_serving(addr).await;
+        addr
+    }
+
     /// A client of the auth service.
     pub async fn auth_client(&self) -> AuthServiceClient<Channel> {
         AuthServiceClient::connect(url(self.auth))
@@ -368,6 +375,29 @@ pub async fn spawn_ingest(
     let token = shutdown.clone();
     tokio::spawn(async move { boost_ingest::run(config, listener, token.cancelled_owned()).await });
     addr
+}
+
+/// Starts an edge on `listener` in front of the given services.
+fn spawn_edge(
+    listener: TcpListener,
+    auth: SocketAddr,
+    ingest: SocketAddr,
+    query: SocketAddr,
+    shutdown: &CancellationToken,
+    extra: &[&str],
+) {
+    let mut args: Vec<String> = vec![
+        "--auth-url".into(),
+        url(auth),
+        "--ingest-url".into(),
+        url(ingest),
+        "--query-url".into(),
+        url(query),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let config: boost_edge::Config = parse("edge", &args);
+    let token = shutdown.clone();
+    tokio::spawn(async move { boost_edge::run(config, listener, token.cancelled_owned()).await });
 }
 
 /// Starts an auth service on `db` and `redis` (port 0) that stops with `shutdown`.

@@ -312,6 +312,37 @@ async fn test_revoked_key_is_refused_by_two_instances_within_a_second() {
 }
 
 #[tokio::test]
+async fn test_revoked_key_is_refused_by_ingest_within_a_second() {
+    let stack = Stack::start().await;
+    let (_, key) = stack.project_with_key(&["events:write"]).await;
+    let mut ingest = ingest_client(&stack).await;
+    // Warm ingest's validation cache.
+    for _ in 0..3 {
+        track(&mut ingest, &key, event("warm"))
+            .await
+            .expect("valid key");
+    }
+    let mut auth = stack.auth_client().await;
+    let id = key_id(&mut auth, &key).await;
+    let revoked_at = Instant::now();
+    auth.revoke_api_key(admin_request(pb::RevokeApiKeyRequest { api_key_id: id }))
+        .await
+        .expect("revoke");
+    loop {
+        match track(&mut ingest, &key, event("after_revoke")).await {
+            Err(status) if status.code() == Code::Unauthenticated => break,
+            Ok(_) => {}
+            Err(status) => panic!("unexpected {status:?}"),
+        }
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(1),
+            "ingest still accepted a revoked key after 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
 async fn test_rotation_replaces_the_key() {
     let stack = Stack::start().await;
     let (_, old) = stack

@@ -12,7 +12,6 @@ use boost_proto::{
 };
 use boost_testkit::{Stack, stack::url};
 use common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::Channel;
 
 #[tokio::test]
@@ -139,52 +138,6 @@ async fn test_every_port_serves_health_and_reflection() {
                 "{addr} lacks {name}: {names:?}"
             );
         }
-    }
-}
-
-/// One HTTP/1.1 exchange over a raw socket: what a browser's fetch sends.
-async fn http1(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> (String, Vec<u8>) {
-    let mut socket = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect edge");
-    socket.write_all(head.as_bytes()).await.expect("write head");
-    socket.write_all(body).await.expect("write body");
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut raw))
-        .await
-        .expect("edge answered within 10 s")
-        .expect("read response");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("header end");
-    let headers = String::from_utf8_lossy(&raw[..split]).to_lowercase();
-    let mut body = raw[split + 4..].to_vec();
-    if headers.contains("transfer-encoding: chunked") {
-        body = dechunk(&body);
-    }
-    (headers, body)
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("chunk size line");
-        let size = usize::from_str_radix(
-            std::str::from_utf8(&data[..line_end])
-                .expect("ascii")
-                .trim(),
-            16,
-        )
-        .expect("hex size");
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&data[line_end + 2..line_end + 2 + size]);
-        data = &data[line_end + 2 + size + 2..];
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use boost_proto::{
     common::v1::Event,
     ingest::v1::{TrackRequest, TrackResponse, ingest_service_client::IngestServiceClient},
@@ -129,4 +131,50 @@ pub async fn derived_counts(stack: &Stack, project: uuid::Uuid) -> (i64, i64, i6
     let (hourly, daily): (i64, i64) = (row.get(1), row.get(4));
     assert_eq!(hourly, daily, "daily rollups differ from hourly ones");
     (row.get(0), hourly, row.get(2), row.get(3))
+}
+
+/// One HTTP/1.1 exchange over a raw socket: what a browser's fetch sends.
+pub async fn http1(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> (String, Vec<u8>) {
+    let mut socket = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect edge");
+    socket.write_all(head.as_bytes()).await.expect("write head");
+    socket.write_all(body).await.expect("write body");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut raw))
+        .await
+        .expect("edge answered within 10 s")
+        .expect("read response");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
+    let headers = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+    let mut body = raw[split + 4..].to_vec();
+    if headers.contains("transfer-encoding: chunked") {
+        body = dechunk(&body);
+    }
+    (headers, body)
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size = usize::from_str_radix(
+            std::str::from_utf8(&data[..line_end])
+                .expect("ascii")
+                .trim(),
+            16,
+        )
+        .expect("hex size");
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[line_end + 2..line_end + 2 + size]);
+        data = &data[line_end + 2 + size + 2..];
+    }
 }
