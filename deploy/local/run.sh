@@ -79,7 +79,7 @@ Add "ack":"ACK_LEVEL_COMMITTED" to a Track request to be answered only once
 the event is stored (read-your-writes). Processor lag and freshness:
 
   grpcurl -plaintext -H "x-api-key: $BOOST_API_KEY" -d '{}' \\
-    127.0.0.1:50054 boost.processor.v1.DeadLetterService/GetStatus
+    127.0.0.1:50054 boost.processor.v1.ProcessorService/GetStatus
 
 Ports: auth 50051, ingest 50052, query 50053, processor 50054, edge (gRPC-web) 8080.
 Admin token for boost-admin: $DATA/admin-token. Logs: $DATA/logs/. Ctrl-C stops everything.

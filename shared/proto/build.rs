@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "boost/ingest/v1/ingest.proto",
         "boost/query/v1/query.proto",
         "boost/processor/v1/dead_letters.proto",
+        "boost/processor/v1/processor.proto",
     ];
     let paths: Vec<PathBuf> = files.iter().map(|f| root.join(f)).collect();
     for path in &paths {

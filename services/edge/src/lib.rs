@@ -24,12 +24,15 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use config::Config;
 
-/// Services the edge forwards, listed by its reflection.
-const FORWARDED: [&str; 4] = [
+/// Services the edge forwards, listed by its reflection. Every service named
+/// in a service crate's `ACCESS` table must be here (checked by
+/// `shared/testkit/tests/routes.rs`, with `deploy/envoy/envoy.yaml`).
+pub const FORWARDED: [&str; 5] = [
     "boost.ingest.v1.IngestService",
     "boost.query.v1.QueryService",
     "boost.auth.v1.AuthService",
     "boost.processor.v1.DeadLetterService",
+    "boost.processor.v1.ProcessorService",
 ];
 
 /// Response headers a browser client must be able to read.

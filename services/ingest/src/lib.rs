@@ -30,6 +30,9 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use config::Config;
 
+/// The scope each ingest RPC needs; anything else is refused.
+pub const ACCESS: &[(&str, Scope)] = &[("/boost.ingest.v1.IngestService/", Scope::EventsWrite)];
+
 /// Connects to the broker, sets up the topic, and serves on `listener` until
 /// `shutdown`; in-flight produces finish before it returns.
 pub async fn run(
@@ -67,7 +70,6 @@ pub async fn run(
         },
     );
     let authenticator = Arc::new(Authenticator::new(&config.auth)?);
-    let rules = ScopeRules::new(&[("/boost.ingest.v1.IngestService/", Scope::EventsWrite)]);
     let server = IngestServiceServer::new(grpc::IngestApi::new(logic, config.trust_forwarded_for))
         .max_decoding_message_size(config.grpc.max_message_bytes);
     let grpc = GrpcServer::new(&config.grpc);
@@ -87,7 +89,7 @@ pub async fn run(
         grpc.health(),
         cancel.clone(),
     ));
-    grpc.with_auth(AuthLayer::new(authenticator, rules))
+    grpc.with_auth(AuthLayer::new(authenticator, ScopeRules::new(ACCESS)))
         .add_service(server)
         .serve(listener, shutdown)
         .await?;

@@ -1,11 +1,12 @@
-//! Thin tonic adapter for `boost.processor.v1.DeadLetterService`.
+//! Thin tonic adapters for `boost.processor.v1.DeadLetterService` and
+//! `boost.processor.v1.ProcessorService`.
 
 use boost_proto::{
     processor::v1::{
         GetDeadLetterRequest, GetDeadLetterResponse, GetStatusRequest, GetStatusResponse,
         ListDeadLettersRequest, ListDeadLettersResponse, PartitionStatus, PurgeDeadLettersRequest,
         PurgeDeadLettersResponse, ReplayDeadLettersRequest, ReplayDeadLettersResponse,
-        dead_letter_service_server::DeadLetterService,
+        dead_letter_service_server::DeadLetterService, processor_service_server::ProcessorService,
     },
     prost_types::Timestamp,
 };
@@ -20,14 +21,35 @@ use crate::{dead_letters::DeadLetters, progress::Progress};
 pub struct DeadLetterApi {
     /// Domain logic.
     logic: DeadLetters,
-    /// The consumer loops' progress, for GetStatus.
-    progress: Arc<Progress>,
 }
 
 impl DeadLetterApi {
-    /// An adapter over `logic` and `progress`.
-    pub fn new(logic: DeadLetters, progress: Arc<Progress>) -> Self {
-        Self { logic, progress }
+    /// An adapter over `logic`.
+    pub fn new(logic: DeadLetters) -> Self {
+        Self { logic }
+    }
+}
+
+/// The `ProcessorService` implementation.
+pub struct ProcessorApi {
+    /// The consumer loops' progress.
+    progress: Arc<Progress>,
+}
+
+impl ProcessorApi {
+    /// An adapter over the consumer loops' `progress`.
+    pub fn new(progress: Arc<Progress>) -> Self {
+        Self { progress }
+    }
+}
+
+#[tonic::async_trait]
+impl ProcessorService for ProcessorApi {
+    async fn get_status(
+        &self,
+        _request: Request<GetStatusRequest>,
+    ) -> Result<Response<GetStatusResponse>, Status> {
+        Ok(Response::new(status(&self.progress)))
     }
 }
 
@@ -69,13 +91,6 @@ impl DeadLetterService for DeadLetterApi {
         let principal = principal(&request)?;
         let purged = self.logic.purge(&principal, request.get_ref()).await?;
         Ok(Response::new(PurgeDeadLettersResponse { purged }))
-    }
-
-    async fn get_status(
-        &self,
-        _request: Request<GetStatusRequest>,
-    ) -> Result<Response<GetStatusResponse>, Status> {
-        Ok(Response::new(status(&self.progress)))
     }
 }
 

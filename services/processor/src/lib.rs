@@ -11,7 +11,8 @@
 //! - [`offset_reset`]: the operator's inspect and audited reset (`boost-offsets`)
 //! - [`progress`]: stored watermarks, lag and freshness; published for ingest's COMMITTED acks
 //! - [`retention`]: the daily retention job (also `boost-retention`, on demand)
-//! - [`dead_letters`], [`grpc`]: the dead-letter API (list, get, replay, purge) and GetStatus
+//! - [`dead_letters`], [`grpc`]: the dead-letter API (list, get, replay, purge) and
+//!   ProcessorService (GetStatus); [`ACCESS`]: the scope each RPC needs
 //! - [`run`]: builds everything and serves health; used by `main` and by tests
 
 pub mod config;
@@ -28,7 +29,10 @@ pub mod store;
 use std::{future::Future, sync::Arc};
 
 use boost_kafka::{Producer, client};
-use boost_proto::processor::v1::dead_letter_service_server::DeadLetterServiceServer;
+use boost_proto::processor::v1::{
+    dead_letter_service_server::DeadLetterServiceServer,
+    processor_service_server::ProcessorServiceServer,
+};
 use boost_server::{
     auth::{AuthLayer, Authenticator, Scope, ScopeRules},
     grpc::GrpcServer,
@@ -37,6 +41,32 @@ use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use config::Config;
+
+/// The scope each processor RPC needs; anything else is refused. Reading and
+/// the pipeline's status need `events:read`, replaying `events:write`,
+/// purging `keys:admin`.
+pub const ACCESS: &[(&str, Scope)] = &[
+    (
+        "/boost.processor.v1.DeadLetterService/ListDeadLetters",
+        Scope::EventsRead,
+    ),
+    (
+        "/boost.processor.v1.DeadLetterService/GetDeadLetter",
+        Scope::EventsRead,
+    ),
+    (
+        "/boost.processor.v1.DeadLetterService/ReplayDeadLetters",
+        Scope::EventsWrite,
+    ),
+    (
+        "/boost.processor.v1.DeadLetterService/PurgeDeadLetters",
+        Scope::KeysAdmin,
+    ),
+    (
+        "/boost.processor.v1.ProcessorService/GetStatus",
+        Scope::EventsRead,
+    ),
+];
 
 /// Starts one consumer loop per assigned partition and serves the dead-letter
 /// API and health on `listener` until `shutdown`; the loops finish their
@@ -113,31 +143,14 @@ pub async fn run(
     ));
     tracker.close();
 
-    // First match wins: reading and replaying need the event scopes, purging keys:admin.
-    let rules = ScopeRules::new(&[
-        (
-            "/boost.processor.v1.DeadLetterService/ListDeadLetters",
-            Scope::EventsRead,
-        ),
-        (
-            "/boost.processor.v1.DeadLetterService/GetDeadLetter",
-            Scope::EventsRead,
-        ),
-        (
-            "/boost.processor.v1.DeadLetterService/ReplayDeadLetters",
-            Scope::EventsWrite,
-        ),
-        (
-            "/boost.processor.v1.DeadLetterService/GetStatus",
-            Scope::EventsRead,
-        ),
-        ("/boost.processor.v1.DeadLetterService/", Scope::KeysAdmin),
-    ]);
     let authenticator = Arc::new(Authenticator::new(&config.auth)?);
-    let server = DeadLetterServiceServer::new(grpc::DeadLetterApi::new(letters, progress))
+    let dead_letter_api = DeadLetterServiceServer::new(grpc::DeadLetterApi::new(letters))
         .max_decoding_message_size(config.grpc.max_message_bytes);
-    grpc.with_auth(AuthLayer::new(authenticator, rules))
-        .add_service(server)
+    let processor_api = ProcessorServiceServer::new(grpc::ProcessorApi::new(progress))
+        .max_decoding_message_size(config.grpc.max_message_bytes);
+    grpc.with_auth(AuthLayer::new(authenticator, ScopeRules::new(ACCESS)))
+        .add_service(dead_letter_api)
+        .add_service(processor_api)
         .serve(listener, shutdown)
         .await?;
     cancel.cancel();

@@ -22,6 +22,9 @@ use tokio::net::TcpListener;
 
 pub use config::Config;
 
+/// The scope each query RPC needs; anything else is refused.
+pub const ACCESS: &[(&str, Scope)] = &[("/boost.query.v1.QueryService/", Scope::EventsRead)];
+
 /// Applies migrations (unless turned off), connects to the database and serves on `listener` until `shutdown`.
 pub async fn run(
     config: Config,
@@ -30,7 +33,6 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let pool = boost_storage::pool::connect(&config.postgres).await?;
     let authenticator = Arc::new(Authenticator::new(&config.auth)?);
-    let rules = ScopeRules::new(&[("/boost.query.v1.QueryService/", Scope::EventsRead)]);
     let api = grpc::QueryApi::new(
         service::QueryLogic::new(pool),
         config.tail_poll,
@@ -39,7 +41,7 @@ pub async fn run(
     let server =
         QueryServiceServer::new(api).max_decoding_message_size(config.grpc.max_message_bytes);
     GrpcServer::new(&config.grpc)
-        .with_auth(AuthLayer::new(authenticator, rules))
+        .with_auth(AuthLayer::new(authenticator, ScopeRules::new(ACCESS)))
         .add_service(server)
         .serve(listener, shutdown)
         .await?;

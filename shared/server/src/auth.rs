@@ -120,8 +120,28 @@ pub fn principal<T>(request: &tonic::Request<T>) -> Result<Principal, tonic::Sta
         .ok_or_else(|| ApiError::unauthenticated("missing credentials").into())
 }
 
-/// Which scope each gRPC path needs, by path prefix. Paths that match no rule
-/// (health, reflection) pass without authentication.
+/// Paths served without a credential: health and reflection, so probes and
+/// `grpcurl list` work. Every other path needs a [`ScopeRules`] entry:
+/// authentication is default-deny.
+pub const EXEMPT: [&str; 3] = [
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+];
+
+/// What a request path needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Health and reflection: no credential.
+    Exempt,
+    /// A credential holding this scope.
+    Needs(Scope),
+    /// No rule covers the path: refused whoever asks.
+    Denied,
+}
+
+/// Which scope each gRPC path needs, by path prefix, first match wins. A
+/// path that matches no rule and is not [`EXEMPT`] is refused.
 #[derive(Debug, Clone)]
 pub struct ScopeRules(Arc<[(&'static str, Scope)]>);
 
@@ -131,11 +151,15 @@ impl ScopeRules {
         Self(rules.into())
     }
 
-    fn required(&self, path: &str) -> Option<Scope> {
+    /// What `path` needs.
+    pub fn access(&self, path: &str) -> Access {
+        if EXEMPT.iter().any(|prefix| path.starts_with(prefix)) {
+            return Access::Exempt;
+        }
         self.0
             .iter()
             .find(|(prefix, _)| path.starts_with(prefix))
-            .map(|(_, scope)| *scope)
+            .map_or(Access::Denied, |(_, scope)| Access::Needs(*scope))
     }
 }
 
@@ -286,8 +310,14 @@ where
         // Take the service that was polled ready; leave a fresh clone behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let Some(scope) = self.rules.required(request.uri().path()) else {
-            return Box::pin(inner.call(request));
+        let scope = match self.rules.access(request.uri().path()) {
+            Access::Exempt => return Box::pin(inner.call(request)),
+            Access::Needs(scope) => scope,
+            Access::Denied => {
+                let refused =
+                    ApiError::forbidden(format!("no access rule covers {}", request.uri().path()));
+                return Box::pin(async move { Ok(tonic::Status::from(refused).into_http()) });
+            }
         };
         let credential = credentials::from_headers(request.headers()).map(|c| c.map(str::to_owned));
         let authenticator = self.authenticator.clone();
@@ -317,5 +347,104 @@ where
                 Err(err) => Ok(tonic::Status::from(err).into_http()),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tonic::body::Body;
+    use tower::ServiceExt;
+
+    /// An auth layer over a service that counts the calls reaching it.
+    fn layered(
+        rules: &[(&'static str, Scope)],
+    ) -> (
+        impl Service<Request<Body>, Response = Response<Body>, Error = std::convert::Infallible>,
+        Arc<AtomicUsize>,
+    ) {
+        let reached = Arc::new(AtomicUsize::new(0));
+        let counter = reached.clone();
+        let inner = tower::service_fn(move |_request: Request<Body>| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, std::convert::Infallible>(Response::new(Body::empty())) }
+        });
+        let args = AuthClientArgs {
+            // Never dialled: every case below is decided before a lookup.
+            url: "http://127.0.0.1:9".into(),
+            cache_ttl: Duration::from_millis(500),
+            timeout: Duration::from_millis(100),
+        };
+        let authenticator = Arc::new(Authenticator::new(&args).expect("authenticator"));
+        let layer = AuthLayer::new(authenticator, ScopeRules::new(rules));
+        (layer.layer(inner), reached)
+    }
+
+    async fn status_of<S>(service: S, path: &str) -> Option<Code>
+    where
+        S: Service<Request<Body>, Response = Response<Body>, Error = std::convert::Infallible>,
+    {
+        let request = Request::builder()
+            .uri(format!("http://boost{path}"))
+            .body(Body::empty())
+            .expect("request");
+        let response = service.oneshot(request).await.expect("infallible");
+        tonic::Status::from_header_map(response.headers()).map(|s| s.code())
+    }
+
+    const RULES: [(&str, Scope); 1] = [("/boost.ingest.v1.IngestService/", Scope::EventsWrite)];
+
+    #[tokio::test]
+    async fn test_rpc_without_a_rule_is_refused_default_deny() {
+        let (service, reached) = layered(&RULES);
+        let code = status_of(service, "/boost.ingest.v1.NewService/Added").await;
+        assert_eq!(code, Some(Code::PermissionDenied));
+        assert_eq!(
+            reached.load(Ordering::SeqCst),
+            0,
+            "the RPC ran without a rule"
+        );
+    }
+
+    #[tokio::test]
+    async fn test_health_and_reflection_pass_without_credentials() {
+        for path in [
+            "/grpc.health.v1.Health/Check",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ] {
+            let (service, reached) = layered(&RULES);
+            assert_eq!(status_of(service, path).await, None, "{path}");
+            assert_eq!(reached.load(Ordering::SeqCst), 1, "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn test_ruled_rpc_needs_a_credential() {
+        let (service, reached) = layered(&RULES);
+        let code = status_of(service, "/boost.ingest.v1.IngestService/Track").await;
+        assert_eq!(code, Some(Code::Unauthenticated));
+        assert_eq!(reached.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn test_first_matching_rule_wins() {
+        let rules = ScopeRules::new(&[
+            (
+                "/boost.processor.v1.DeadLetterService/ListDeadLetters",
+                Scope::EventsRead,
+            ),
+            ("/boost.processor.v1.DeadLetterService/", Scope::KeysAdmin),
+        ]);
+        assert_eq!(
+            rules.access("/boost.processor.v1.DeadLetterService/ListDeadLetters"),
+            Access::Needs(Scope::EventsRead)
+        );
+        assert_eq!(
+            rules.access("/boost.processor.v1.DeadLetterService/PurgeDeadLetters"),
+            Access::Needs(Scope::KeysAdmin)
+        );
+        assert_eq!(rules.access("/boost.other.v1.X/Y"), Access::Denied);
     }
 }

@@ -11,7 +11,7 @@ use boost_kafka::KafkaArgs;
 use boost_processor::offset_reset::{ResetTarget, Target};
 use boost_proto::ingest::v1::EventStatus;
 use boost_proto::processor::v1::{
-    GetStatusRequest, GetStatusResponse, dead_letter_service_client::DeadLetterServiceClient,
+    GetStatusRequest, GetStatusResponse, processor_service_client::ProcessorServiceClient,
 };
 use boost_testkit::{Stack, TestBroker, stack::url};
 use common::*;
@@ -22,7 +22,7 @@ use tonic_health::pb::{
 
 async fn processor_status(stack: &Stack, key: &str) -> GetStatusResponse {
     let addr = stack.processor.expect("processor running");
-    let mut client = DeadLetterServiceClient::connect(url(addr))
+    let mut client = ProcessorServiceClient::connect(url(addr))
         .await
         .expect("connect processor");
     client

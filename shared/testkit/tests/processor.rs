@@ -400,7 +400,7 @@ async fn test_dead_letter_rpcs_list_replay_and_purge_within_the_project() {
 async fn test_committed_ack_reads_its_writes_and_status_shows_progress() {
     use boost_proto::{
         ingest::v1::{AckLevel, EventStatus},
-        processor::v1::{GetStatusRequest, dead_letter_service_client::DeadLetterServiceClient},
+        processor::v1::{GetStatusRequest, processor_service_client::ProcessorServiceClient},
     };
     use boost_testkit::stack::url;
     use tonic::Code;
@@ -472,7 +472,7 @@ async fn test_committed_ack_reads_its_writes_and_status_shows_progress() {
         stored_ids(&stack, project).await.len()
     );
 
-    let mut processor = DeadLetterServiceClient::connect(url(stack.processor.expect("processor")))
+    let mut processor = ProcessorServiceClient::connect(url(stack.processor.expect("processor")))
         .await
         .expect("connect processor");
     let caught_up = eventually(Duration::from_secs(10), || {

@@ -13,7 +13,7 @@ use std::{
 };
 
 use boost_proto::processor::v1::{
-    GetStatusRequest, GetStatusResponse, dead_letter_service_client::DeadLetterServiceClient,
+    GetStatusRequest, GetStatusResponse, processor_service_client::ProcessorServiceClient,
 };
 use boost_testkit::{Stack, TestBroker, TestDatabase, TestPostgres, stack::url};
 use common::*;
@@ -29,7 +29,7 @@ const LOAD_LIMIT: Duration = Duration::from_secs(60);
 const MAX_CALLS: usize = 2_000;
 const EVENTS_PER_CALL: usize = 10;
 
-async fn status(processor: &mut DeadLetterServiceClient<Channel>, key: &str) -> GetStatusResponse {
+async fn status(processor: &mut ProcessorServiceClient<Channel>, key: &str) -> GetStatusResponse {
     processor
         .get_status(with_key(key, GetStatusRequest {}))
         .await
@@ -58,7 +58,7 @@ async fn test_database_outage_loses_nothing_dead_letters_nothing_and_drains() {
         .await;
     let ingest = ingest_client(&stack).await;
     let processor_addr = url(stack.processor.expect("processor"));
-    let mut processor = DeadLetterServiceClient::connect(processor_addr.clone())
+    let mut processor = ProcessorServiceClient::connect(processor_addr.clone())
         .await
         .expect("connect processor");
     let health = HealthClient::new(

@@ -23,7 +23,7 @@ use std::{
 use boost_kafka::{KafkaArgs, client, record, rskafka::client::partition::Compression};
 use boost_proto::{
     common::v1::EventBatchRecord,
-    processor::v1::{GetStatusRequest, dead_letter_service_client::DeadLetterServiceClient},
+    processor::v1::{GetStatusRequest, processor_service_client::ProcessorServiceClient},
     prost_types::Timestamp,
 };
 use boost_testkit::{Stack, TestBroker, stack::url};
@@ -104,7 +104,7 @@ async fn fill_backlog(stack: &Stack, project: uuid::Uuid, total: u64) -> anyhow:
 
 /// Sum of the processor's stored offsets (records stored) and its lag.
 async fn stored_records(
-    processor: &mut DeadLetterServiceClient<Channel>,
+    processor: &mut ProcessorServiceClient<Channel>,
     key: &str,
 ) -> anyhow::Result<(i64, i64)> {
     let status = processor
@@ -140,7 +140,7 @@ pub async fn bench_processor(memory: bool) -> anyhow::Result<()> {
 
     stack.start_processor().await;
     let mut processor =
-        DeadLetterServiceClient::connect(url(stack.processor.expect("processor"))).await?;
+        ProcessorServiceClient::connect(url(stack.processor.expect("processor"))).await?;
     let started = Instant::now();
     let (mut last_records, mut last_at) = (0i64, started);
     let mut lag = i64::MAX;
