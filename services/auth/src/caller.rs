@@ -15,8 +15,8 @@ use crate::service::AuthError;
 pub enum Caller {
     /// Holds the admin token.
     Operator,
-    /// Holds a key or token of one project.
-    Key(Principal),
+    /// Holds an API key or JWT of one project.
+    Credential(Principal),
 }
 
 /// What the caller wants to do with a project.
@@ -33,7 +33,7 @@ impl Caller {
     pub fn actor(&self) -> String {
         match self {
             Caller::Operator => "operator".into(),
-            Caller::Key(p) => p.actor(),
+            Caller::Credential(p) => p.actor(),
         }
     }
 
@@ -41,7 +41,7 @@ impl Caller {
     pub fn require_operator(&self) -> Result<(), AuthError> {
         match self {
             Caller::Operator => Ok(()),
-            Caller::Key(_) => Err(AuthError::Forbidden(
+            Caller::Credential(_) => Err(AuthError::Forbidden(
                 "only the operator (x-admin-token) may do this".into(),
             )),
         }
@@ -52,7 +52,7 @@ impl Caller {
     pub fn project(&self, requested: &str, access: Access) -> Result<Uuid, AuthError> {
         match self {
             Caller::Operator => parse_project(requested),
-            Caller::Key(principal) => {
+            Caller::Credential(principal) => {
                 if !requested.is_empty() && parse_project(requested)? != principal.project_id {
                     return Err(AuthError::NotFound("project"));
                 }
@@ -72,16 +72,16 @@ impl Caller {
     ) -> Result<(), AuthError> {
         match self {
             Caller::Operator => Ok(()),
-            Caller::Key(principal) if principal.project_id != project_id => {
+            Caller::Credential(principal) if principal.project_id != project_id => {
                 Err(AuthError::NotFound(what))
             }
-            Caller::Key(_) => self.check_access(access),
+            Caller::Credential(_) => self.check_access(access),
         }
     }
 
     fn check_access(&self, access: Access) -> Result<(), AuthError> {
         match (self, access) {
-            (Caller::Key(p), Access::Admin) if !p.has(Scope::KeysAdmin) => Err(
+            (Caller::Credential(p), Access::Admin) if !p.has(Scope::KeysAdmin) => Err(
                 AuthError::Forbidden("api key lacks scope keys:admin".into()),
             ),
             _ => Ok(()),
@@ -101,7 +101,7 @@ mod tests {
     use super::*;
 
     fn key(project_id: Uuid, scopes: Vec<Scope>) -> Caller {
-        Caller::Key(Principal {
+        Caller::Credential(Principal {
             organization_id: Uuid::now_v7(),
             project_id,
             api_key_id: Some(Uuid::now_v7()),

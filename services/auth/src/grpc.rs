@@ -59,7 +59,7 @@ impl AuthApi {
             .validate(credential)
             .await
             .map_err(ApiError::from)?;
-        Ok(Caller::Key(principal))
+        Ok(Caller::Credential(principal))
     }
 }
 

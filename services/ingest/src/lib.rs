@@ -5,16 +5,16 @@
 //! - [`dedup`]: the Redis fast path for DUPLICATE
 //! - [`rate_limit`]: per-project sliding-window limits, Redis with a local fallback
 //! - [`service`]: plain async functions (validate → produce → acknowledge)
-//! - [`stored`]: the processor's stored watermarks, for COMMITTED acknowledgements
+//! - [`commit_wait`]: the processor's stored watermarks, for COMMITTED acknowledgements
 //! - [`grpc`]: the thin `IngestService` adapter
 //! - [`run`]: builds everything and serves; used by `main` and by tests
 
+pub mod commit_wait;
 pub mod config;
 pub mod dedup;
 pub mod grpc;
 pub mod rate_limit;
 pub mod service;
-pub mod stored;
 pub mod validate;
 
 use std::{future::Future, sync::Arc};
@@ -57,7 +57,7 @@ pub async fn run(
         },
     );
     let cluster_id = client::cluster_id(&kafka).await?;
-    let watermarks = stored::StoredWatermarks::new(config.kafka.partitions);
+    let watermarks = commit_wait::StoredWatermarks::new(config.kafka.partitions);
     let logic = service::IngestLogic::new(
         producer,
         dedup,

@@ -21,10 +21,10 @@ use boost_server::{ApiError, ErrorCode, auth::Principal};
 use tonic_types::ErrorDetails;
 
 use crate::{
+    commit_wait::StoredWatermarks,
     dedup::Dedup,
     rate_limit::{Decision, RateLimiter, Subject},
-    stored::StoredWatermarks,
-    validate::{BATCH, FieldError, IDENTIFY, KindRule, Limits, TRACK, validate_event},
+    validate::{ANY_KIND, FieldError, IDENTIFY, KindRule, Limits, TRACK, validate_event},
 };
 
 /// How long callers are told to wait before retrying after a broker problem.
@@ -310,7 +310,7 @@ impl IngestLogic {
         let outcome = results.pop().expect("one result per event");
         match outcome {
             Submitted::Done(result) => Ok(result),
-            Submitted::Failed(_, _, err) => Err(err),
+            Submitted::Failed { error, .. } => Err(error),
         }
     }
 
@@ -340,7 +340,7 @@ impl IngestLogic {
         for (i, event) in events.into_iter().enumerate() {
             let index = i as u32;
             let event_id = event.event_id.clone();
-            match validate_event(event, BATCH, &self.limits, now, &format!("events[{i}]")) {
+            match validate_event(event, ANY_KIND, &self.limits, now, &format!("events[{i}]")) {
                 Ok(event) => valid.push((index, event)),
                 Err(e) => results.push(rejected(index, event_id, e.field, e.reason, false)),
             }
@@ -349,7 +349,11 @@ impl IngestLogic {
         for outcome in self.submit(principal, valid, ack).await {
             match outcome {
                 Submitted::Done(result) => results.push(result),
-                Submitted::Failed(index, event_id, err) => failures.push((index, event_id, err)),
+                Submitted::Failed {
+                    index,
+                    event_id,
+                    error,
+                } => failures.push((index, event_id, error)),
             }
         }
         // Nothing written and nothing else to say: the whole call failed.
@@ -454,7 +458,11 @@ impl IngestLogic {
                         decision: *decision,
                         subject: "user",
                     };
-                    outcomes.push(Submitted::Failed(index, event.event_id, err));
+                    outcomes.push(Submitted::Failed {
+                        index,
+                        event_id: event.event_id,
+                        error: err,
+                    });
                     None
                 }
                 None => Some((index, event)),
@@ -536,8 +544,10 @@ impl IngestLogic {
             match sent {
                 Ok(record) => sent_records.push((record, indexes)),
                 Err(err) => {
-                    outcomes.extend(indexes.into_iter().map(|(index, id)| {
-                        Submitted::Failed(index, id, IngestError::Produce(err.clone()))
+                    outcomes.extend(indexes.into_iter().map(|(index, id)| Submitted::Failed {
+                        index,
+                        event_id: id,
+                        error: IngestError::Produce(err.clone()),
                     }));
                 }
             }
@@ -573,8 +583,15 @@ impl IngestLogic {
 enum Submitted {
     /// Accepted or duplicate.
     Done(EventResult),
-    /// Not written: (index, event id, why).
-    Failed(u32, String, IngestError),
+    /// Not written.
+    Failed {
+        /// Position of the event in the request.
+        index: u32,
+        /// The event's id.
+        event_id: String,
+        /// Why it was not written.
+        error: IngestError,
+    },
 }
 
 /// Splits one partition's events into records of at most [`MAX_RECORD_BYTES`].

@@ -123,8 +123,8 @@ pub const IDENTIFY: KindRule = KindRule {
     default: EventKind::Identify,
     allowed: &[EventKind::Identify],
 };
-/// IngestBatch and IngestStream: every kind.
-pub const BATCH: KindRule = KindRule {
+/// IngestBatch and IngestStream: any kind.
+pub const ANY_KIND: KindRule = KindRule {
     default: EventKind::Track,
     allowed: &[
         EventKind::Track,
@@ -478,7 +478,7 @@ mod tests {
         };
         let err = validate_event(
             e.clone(),
-            BATCH,
+            ANY_KIND,
             &Limits::default(),
             SystemTime::now(),
             "events[3]",
@@ -490,7 +490,7 @@ mod tests {
                 user_id: "u1".into(),
                 ..e
             },
-            BATCH,
+            ANY_KIND,
             &Limits::default(),
             SystemTime::now(),
             "events[3]",
@@ -509,7 +509,13 @@ mod tests {
     }
 
     fn batch(e: Event) -> Result<Event, FieldError> {
-        validate_event(e, BATCH, &Limits::default(), SystemTime::now(), "events[0]")
+        validate_event(
+            e,
+            ANY_KIND,
+            &Limits::default(),
+            SystemTime::now(),
+            "events[0]",
+        )
     }
 
     fn span() -> SpanBody {

@@ -24,7 +24,7 @@ use boost_storage::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{handlers::Registry, offset_check, progress::Progress, store};
+use crate::{batch, handlers::Registry, offset_check, progress::Progress};
 
 /// What every partition loop shares.
 pub struct Consumer {
@@ -131,7 +131,7 @@ impl Consumer {
             let records: Vec<_> = records.into_iter().filter(|r| r.offset >= offset).collect();
             let Some(last) = records.last() else { continue };
             let next = last.offset + 1;
-            let batch = store::decode(&records, &self.registry);
+            let batch = batch::decode(&records, &self.registry);
             for dead in &batch.unreadable {
                 tracing::warn!(partition, offset = dead.offset, reason = %dead.error, "dead-lettering record");
             }
@@ -142,7 +142,7 @@ impl Consumer {
             let log = self.log();
             let written = self
                 .retry(&cancel, "store batch", || {
-                    store::write(&self.pool, &self.days, &log, partition, next, &batch)
+                    batch::write(&self.pool, &self.days, &log, partition, next, &batch)
                 })
                 .await;
             let Some(inserted) = written else { break };

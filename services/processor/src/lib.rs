@@ -5,7 +5,7 @@
 //!
 //! - [`config`]: flags and env vars
 //! - [`handlers`]: the handler registry: one handler per event kind
-//! - [`store`]: record → rows, and the one transaction per batch
+//! - [`batch`]: record → rows, and the one transaction per batch
 //! - [`consumer`]: the per-partition fetch loop
 //! - [`offset_check`]: does a stored offset fit the broker's log? (held until reset if not)
 //! - [`offset_reset`]: the operator's inspect and audited reset (`boost-offsets`)
@@ -15,6 +15,7 @@
 //!   ProcessorService (GetStatus); [`ACCESS`]: the scope each RPC needs
 //! - [`run`]: builds everything and serves health; used by `main` and by tests
 
+pub mod batch;
 pub mod config;
 pub mod consumer;
 pub mod dead_letters;
@@ -24,7 +25,6 @@ pub mod offset_check;
 pub mod offset_reset;
 pub mod progress;
 pub mod retention;
-pub mod store;
 
 use std::{future::Future, sync::Arc};
 

@@ -22,7 +22,7 @@ use boost_storage::{
     dead_letters,
     events::{self, Cursor, Page, StoredEvent, Telemetry},
     filter::EventFilter,
-    tenant,
+    rls,
     users::{self, EndUser},
     utc::{self, HOUR},
 };
@@ -214,7 +214,7 @@ impl QueryLogic {
             oldest_first: listing == Listing::EventsOldestFirst,
         };
         let mut client = self.pool.get().await.map_err(StorageError::from)?;
-        let tx = tenant::read_as(&mut client, principal.project_id).await?;
+        let tx = rls::read_as(&mut client, principal.project_id).await?;
         let mut rows = events::list(&tx, &filter, &page).await?;
         let total = if request.include_total {
             let (count, exact) = events::total(&tx, &filter, EXACT_TOTAL_UP_TO).await?;
@@ -256,7 +256,7 @@ impl QueryLogic {
             .parse()
             .map_err(|_| invalid("event_id", "must be a UUID"))?;
         let mut client = self.pool.get().await.map_err(StorageError::from)?;
-        let tx = tenant::read_as(&mut client, principal.project_id).await?;
+        let tx = rls::read_as(&mut client, principal.project_id).await?;
         if let Some(row) = events::get(&tx, principal.project_id, event_id).await? {
             return Ok(GetEventResponse {
                 state: EventState::Stored as i32,
@@ -287,7 +287,7 @@ impl QueryLogic {
             return Err(invalid("user_id", "must not contain NUL characters"));
         }
         let mut client = self.pool.get().await.map_err(StorageError::from)?;
-        let tx = tenant::read_as(&mut client, principal.project_id).await?;
+        let tx = rls::read_as(&mut client, principal.project_id).await?;
         users::get(&tx, principal.project_id, user_id)
             .await?
             .map(user_to_proto)
@@ -312,7 +312,7 @@ impl QueryLogic {
             })?),
         };
         let mut client = self.pool.get().await.map_err(StorageError::from)?;
-        let tx = tenant::read_as(&mut client, principal.project_id).await?;
+        let tx = rls::read_as(&mut client, principal.project_id).await?;
         let mut rows = users::list(&tx, principal.project_id, limit + 1, after.as_ref()).await?;
         let next_page_token = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
@@ -367,7 +367,7 @@ impl QueryLogic {
         };
         let from_rollups = aggregates::rollups_can_answer(&filter, grouping);
         let mut client = self.pool.get().await.map_err(StorageError::from)?;
-        let tx = tenant::read_as(&mut client, principal.project_id).await?;
+        let tx = rls::read_as(&mut client, principal.project_id).await?;
         let groups =
             aggregates::count(&tx, &filter, grouping, i64::from(limit), from_rollups).await?;
         Ok(AggregateResponse {
@@ -395,7 +395,7 @@ impl QueryLogic {
         let last_hour = EventFilter::new(project, now - HOUR, now + DEFAULT_END_SLACK);
         let all_time_by_service = async {
             let mut client = self.pool.get().await.map_err(StorageError::from)?;
-            let tx = tenant::read_as(&mut client, project).await?;
+            let tx = rls::read_as(&mut client, project).await?;
             let limit = i64::from(MAX_GROUPS);
             let by_service =
                 aggregates::count(&tx, &all_time, Grouping::Service, limit, true).await?;
@@ -409,7 +409,7 @@ impl QueryLogic {
         };
         let recent = async {
             let mut client = self.pool.get().await.map_err(StorageError::from)?;
-            let tx = tenant::read_as(&mut client, project).await?;
+            let tx = rls::read_as(&mut client, project).await?;
             // Pipelined on the one connection.
             Ok::<_, QueryError>(tokio::try_join!(
                 aggregates::service_hours(&tx, &last_day),
@@ -441,7 +441,7 @@ impl QueryLogic {
         limit: i64,
     ) -> Result<Vec<(SystemTime, StoredEvent)>, QueryError> {
         let mut client = self.pool.get().await.map_err(StorageError::from)?;
-        let tx = tenant::read_as(&mut client, filter.project_id).await?;
+        let tx = rls::read_as(&mut client, filter.project_id).await?;
         Ok(events::stored_since(&tx, filter, after, limit).await?)
     }
 

@@ -9,7 +9,7 @@
 //! - [`partitions`]: the day partitions of `events`
 //! - [`retention`]: per-project retention: drops expired day partitions, deletes the rest in batches
 //! - [`filter`]: event filters and the SQL builder they share
-//! - [`tenant`]: row-level-security scoped read transactions
+//! - [`rls`]: row-level-security scoped read transactions
 //! - [`utc`]: flooring times to UTC hours and days
 //! - [`error`]: [`StorageError`] and its mapping to the API error vocabulary
 
@@ -27,8 +27,8 @@ pub mod partitions;
 pub mod pool;
 pub mod redis;
 pub mod retention;
+pub mod rls;
 pub mod tenancy;
-pub mod tenant;
 pub mod users;
 pub mod utc;
 
