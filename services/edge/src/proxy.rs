@@ -5,7 +5,6 @@ use std::{
     future::Future,
     pin::Pin,
     task::{Context, Poll},
-    time::Duration,
 };
 
 use boost_server::ApiError;
@@ -95,7 +94,7 @@ impl Service<Request<Body>> for Proxy {
                     tracing::warn!(path, error = %boost_server::error::error_chain(&err), "upstream call failed");
                     Ok(status_response(ApiError::unavailable(
                         "upstream service unavailable",
-                        Duration::from_secs(1),
+                        boost_server::error::RETRY_DELAY,
                     )))
                 }
             }

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use boost_kafka::{ProduceError, Producer};
+use boost_kafka::{ProduceError, Producer, producer::MAX_RECORD_BYTES};
 use boost_proto::{
     common::v1::{Event, EventBatchRecord},
     ingest::v1::{
@@ -17,7 +17,7 @@ use boost_proto::{
     prost::Message,
     prost_types::Timestamp,
 };
-use boost_server::{ApiError, ErrorCode, auth::Principal};
+use boost_server::{ApiError, ErrorCode, auth::Principal, error::RETRY_DELAY};
 use tonic_types::ErrorDetails;
 
 use crate::{
@@ -26,12 +26,6 @@ use crate::{
     rate_limit::{Decision, RateLimiter, Subject},
     validate::{ANY_KIND, FieldError, IDENTIFY, KindRule, Limits, TRACK, validate_event},
 };
-
-/// How long callers are told to wait before retrying after a broker problem.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
-/// Largest Kafka record ingest writes; bigger groups are split (the default
-/// broker breaks on requests near 700 KB).
-const MAX_RECORD_BYTES: usize = 128 * 1024;
 
 /// Why an ingest call (or one event of it) failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -78,7 +72,7 @@ impl From<IngestError> for ApiError {
         match err {
             IngestError::Invalid(e) => ApiError::bad_field(e.field, e.reason),
             IngestError::Produce(ProduceError::BufferFull) => {
-                let mut details = ErrorDetails::with_retry_info(Some(RETRY_AFTER));
+                let mut details = ErrorDetails::with_retry_info(Some(RETRY_DELAY));
                 details.add_quota_failure_violation(
                     "producer_buffer",
                     "ingest producer buffer is full",
@@ -91,7 +85,7 @@ impl From<IngestError> for ApiError {
             }
             IngestError::Produce(e) => {
                 tracing::warn!(error = %e, "events not acknowledged by the broker");
-                ApiError::unavailable("event broker unavailable, retry later", RETRY_AFTER)
+                ApiError::unavailable("event broker unavailable, retry later", RETRY_DELAY)
             }
             IngestError::RateLimited { decision, subject } => {
                 let mut details =

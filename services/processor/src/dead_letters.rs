@@ -176,7 +176,7 @@ impl DeadLetters {
                 tracing::warn!(error = %e, "replay not acknowledged by the broker");
                 ApiError::unavailable(
                     "event broker unavailable, retry later",
-                    Duration::from_secs(1),
+                    boost_server::error::RETRY_DELAY,
                 )
             })?;
         let ids: Vec<i64> = letters.iter().map(|l| l.id).collect();

@@ -451,11 +451,18 @@ impl QueryLogic {
         principal: &Principal,
         filter: Option<&PbFilter>,
     ) -> Result<EventFilter, QueryError> {
-        let far = Duration::from_secs(100 * 365 * 24 * 3600);
         let now = SystemTime::now();
-        to_filter(principal.project_id, (now - far, now + far), filter)
+        to_filter(
+            principal.project_id,
+            (now - TAIL_ANY_TIME, now + TAIL_ANY_TIME),
+            filter,
+        )
     }
 }
+
+/// TailEvents follows new rows whatever their event time: its time range is
+/// this far either side of now (about 100 years).
+const TAIL_ANY_TIME: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// A day of (hour, service) counts folded into GetMetrics' views.
 struct DayTotals {

@@ -98,6 +98,12 @@ fn backoff(deadline: Duration) -> BackoffConfig {
     }
 }
 
+/// Replicas of the events topic Boost creates; a cluster that needs more
+/// creates the topic itself beforehand (Boost then only checks it).
+const REPLICATION_FACTOR: i16 = 1;
+/// How long the broker may take to create the topic (ms).
+const CREATE_TOPIC_TIMEOUT_MS: i32 = 5_000;
+
 /// Creates the events topic when missing and checks its partition count.
 /// Brokers that auto-create topics would pick their own count, so Boost
 /// always creates it explicitly first.
@@ -112,7 +118,12 @@ pub async fn ensure_topic(client: &Client, args: &KafkaArgs) -> Result<(), Kafka
         None => {
             let controller = client.controller_client().map_err(topic_error)?;
             if let Err(err) = controller
-                .create_topic(&args.topic, args.partitions, 1, 5_000)
+                .create_topic(
+                    &args.topic,
+                    args.partitions,
+                    REPLICATION_FACTOR,
+                    CREATE_TOPIC_TIMEOUT_MS,
+                )
                 .await
             {
                 // Someone else may have created it meanwhile; the check below decides.

@@ -32,8 +32,9 @@ use crate::{
 
 /// Upper bound of one produce request (the default broker breaks near 700 KB).
 const MAX_REQUEST_BYTES: usize = 256 * 1024;
-/// Upper bound of one merged record.
-const MAX_RECORD_BYTES: usize = 128 * 1024;
+/// Upper bound of one Kafka record, merged here or split by ingest before
+/// it: the one record size limit of Boost.
+pub const MAX_RECORD_BYTES: usize = 128 * 1024;
 
 /// Why a record was not acknowledged.
 #[derive(Debug, Clone, thiserror::Error)]

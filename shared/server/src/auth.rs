@@ -246,7 +246,7 @@ impl Authenticator {
                 tracing::warn!(code = ?status.code(), message = status.message(), "auth service call failed");
                 Err(ApiError::unavailable(
                     "auth service unavailable",
-                    Duration::from_secs(1),
+                    crate::error::RETRY_DELAY,
                 ))
             }
         }

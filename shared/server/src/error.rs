@@ -10,6 +10,11 @@ use std::time::Duration;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+/// How long a caller is told to wait (`RetryInfo`) before retrying after a
+/// dependency failed (broker, database, auth, an upstream): long enough for
+/// a reconnect, short enough not to stall a client.
+pub const RETRY_DELAY: Duration = Duration::from_secs(1);
+
 /// What went wrong, in the terms a caller can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {

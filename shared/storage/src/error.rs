@@ -1,7 +1,6 @@
 //! Storage failures and how callers see them.
 
 use boost_server::{ApiError, ErrorCode};
-use std::time::Duration;
 use tokio_postgres::error::SqlState;
 
 /// Why a storage operation failed.
@@ -61,7 +60,7 @@ impl From<StorageError> for ApiError {
     fn from(err: StorageError) -> Self {
         if err.is_unavailable() {
             tracing::warn!(error = %boost_server::error::error_chain(&err), "database unavailable");
-            return ApiError::unavailable("database unavailable", Duration::from_secs(1));
+            return ApiError::unavailable("database unavailable", boost_server::error::RETRY_DELAY);
         }
         match err.sql_state() {
             Some(state) if *state == SqlState::UNIQUE_VIOLATION => {

@@ -227,7 +227,7 @@ WITH input AS (
 ), users AS (
     INSERT INTO end_users AS e (project_id, user_id, traits, first_seen, last_seen, events)
     SELECT project_id, user_id,
-           jsonb_merge_agg(properties ORDER BY occurred_at) FILTER (WHERE kind = 2),
+           jsonb_merge_agg(properties ORDER BY occurred_at) FILTER (WHERE kind = 2), -- 2 = EVENT_KIND_IDENTIFY: traits come from IDENTIFY events
            min(occurred_at), max(occurred_at), count(*)
     FROM new WHERE user_id <> '' GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (project_id, user_id) DO UPDATE SET

@@ -1,8 +1,13 @@
-//! PostgreSQL access for Boost.
+//! Boost's storage: PostgreSQL (pool, migrations, one repository per
+//! aggregate) and Redis (the one client builder, and the processor → ingest
+//! stored-watermark protocol carried over it). Services reach either store
+//! only through this crate.
 //!
 //! - [`config`]: [`PostgresArgs`], the one place database settings live
-//! - [`pool`]: the pool builder with explicit timeouts (deadpool waits forever by default)
-//! - [`redis`]: Redis clients with reconnect and timeouts set (fred's defaults wait forever)
+//! - [`pool`]: [`pool::connect`], the one start-up path (migrate, build, wait until
+//!   migrated), and the pool builder with explicit timeouts (deadpool waits forever by default)
+//! - [`redis`]: Redis clients with reconnect and timeouts set (fred's defaults wait forever),
+//!   health reporting, and [`redis::watermarks`], the stored-watermark channel and keys
 //! - [`migrate`]: numbered SQL migrations from `migrations/`, applied under an advisory lock
 //! - [`tenancy`], [`keys`], [`audit`], [`events`], [`users`], [`aggregates`],
 //!   [`offsets`], [`dead_letters`]: one repository per aggregate

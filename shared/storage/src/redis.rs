@@ -16,6 +16,15 @@ pub use fred;
 use tokio_util::sync::CancellationToken;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
+/// fred's `max_attempts` value meaning "never give up reconnecting".
+const RECONNECT_FOREVER: u32 = 0;
+/// First reconnect delay (ms).
+const RECONNECT_MIN_MS: u32 = 100;
+/// Longest reconnect delay (ms): a returning Redis is used within this.
+const RECONNECT_MAX_MS: u32 = 2_000;
+/// Each failed reconnect multiplies the delay by this.
+const RECONNECT_MULTIPLIER: u32 = 2;
+
 /// Redis settings, flattened into services that use Redis.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RedisArgs {
@@ -80,8 +89,12 @@ impl RedisArgs {
                 c.internal_command_timeout = connect_timeout;
                 c.max_command_attempts = 1;
             })
-            // max_attempts 0 = retry forever; 100 ms doubling up to 2 s.
-            .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2));
+            .set_policy(ReconnectPolicy::new_exponential(
+                RECONNECT_FOREVER,
+                RECONNECT_MIN_MS,
+                RECONNECT_MAX_MS,
+                RECONNECT_MULTIPLIER,
+            ));
         Ok(builder)
     }
 }
