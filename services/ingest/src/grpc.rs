@@ -12,6 +12,7 @@ use boost_server::{
     ApiError,
     auth::{Principal, principal},
 };
+use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming, metadata::MetadataMap};
 
 use crate::{
@@ -25,15 +26,34 @@ pub struct IngestApi {
     logic: IngestLogic,
     /// Whether the client address comes from `x-forwarded-for`.
     trust_forwarded_for: bool,
+    /// Writes that outlive a caller who hung up; shutdown waits for them.
+    writes: TaskTracker,
 }
 
 impl IngestApi {
-    /// An adapter over `logic`.
-    pub fn new(logic: IngestLogic, trust_forwarded_for: bool) -> Self {
+    /// An adapter over `logic`; writes run as tasks of `writes`.
+    pub fn new(logic: IngestLogic, trust_forwarded_for: bool, writes: TaskTracker) -> Self {
         Self {
             logic,
             trust_forwarded_for,
+            writes,
         }
+    }
+
+    /// Runs `work` as a task of [`IngestApi::writes`]: a produce must not be
+    /// cut short when the client goes away, so only the waiting stops if the
+    /// caller cancels, and shutdown waits for the task (each is bounded by
+    /// the broker's ack timeout).
+    async fn detached<T, F>(&self, work: F) -> Result<T, Status>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, IngestError>> + Send + 'static,
+    {
+        self.writes
+            .spawn(work)
+            .await
+            .map_err(|e| Status::from(ApiError::internal("ingest task failed", &e)))?
+            .map_err(status)
     }
 
     /// The caller's address for per-address limits: the TCP peer, or the
@@ -98,19 +118,6 @@ fn status(err: IngestError) -> Status {
     status
 }
 
-/// Runs `work` in its own task: a produce must not be cut short when the
-/// client goes away, so only the waiting stops if the caller cancels.
-async fn detached<T, F>(work: F) -> Result<T, Status>
-where
-    T: Send + 'static,
-    F: Future<Output = Result<T, IngestError>> + Send + 'static,
-{
-    tokio::spawn(work)
-        .await
-        .map_err(|e| Status::from(ApiError::internal("ingest task failed", &e)))?
-        .map_err(status)
-}
-
 /// The answer with the rate-limit metadata of its admission.
 fn respond<T>(body: T, decision: Option<Decision>) -> Response<T> {
     let mut response = Response::new(body);
@@ -135,7 +142,9 @@ impl IngestService for IngestApi {
         let (principal, decision) = self.admit(&request, 1).await?;
         let event = request.into_inner().event;
         let logic = self.logic.clone();
-        let result = detached(async move { logic.track(&principal, event, ack).await }).await?;
+        let result = self
+            .detached(async move { logic.track(&principal, event, ack).await })
+            .await?;
         Ok(respond(
             TrackResponse {
                 result: Some(result),
@@ -152,7 +161,9 @@ impl IngestService for IngestApi {
         let (principal, decision) = self.admit(&request, 1).await?;
         let event = request.into_inner().event;
         let logic = self.logic.clone();
-        let result = detached(async move { logic.identify(&principal, event, ack).await }).await?;
+        let result = self
+            .detached(async move { logic.identify(&principal, event, ack).await })
+            .await?;
         Ok(respond(
             IdentifyResponse {
                 result: Some(result),
@@ -170,8 +181,9 @@ impl IngestService for IngestApi {
         let (principal, decision) = self.admit(&request, events).await?;
         let events = request.into_inner().events;
         let logic = self.logic.clone();
-        let response =
-            detached(async move { logic.ingest_batch(&principal, events, ack).await }).await?;
+        let response = self
+            .detached(async move { logic.ingest_batch(&principal, events, ack).await })
+            .await?;
         Ok(respond(response, decision))
     }
 
@@ -186,7 +198,7 @@ impl IngestService for IngestApi {
         // The loop runs in its own task so no produce is cut short by a hang-up.
         // A message that cannot be read ends the stream, but the answer
         // still accounts for every event read before it.
-        let totals = tokio::spawn(async move {
+        let totals = self.writes.spawn(async move {
             let mut totals = StreamTotals::default();
             loop {
                 match stream.message().await {

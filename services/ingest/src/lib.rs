@@ -70,8 +70,12 @@ pub async fn run(
         },
     );
     let authenticator = Arc::new(Authenticator::new(&config.auth)?);
-    let server = IngestServiceServer::new(grpc::IngestApi::new(logic, config.trust_forwarded_for))
-        .max_decoding_message_size(config.grpc.max_message_bytes);
+    let server = IngestServiceServer::new(grpc::IngestApi::new(
+        logic,
+        config.trust_forwarded_for,
+        tracker.clone(),
+    ))
+    .max_decoding_message_size(config.grpc.max_message_bytes);
     let grpc = GrpcServer::new(&config.grpc);
     let cancel = CancellationToken::new();
     tracker.spawn(watermarks.listen(

@@ -16,6 +16,7 @@ use boost_server::{ApiError, auth::principal};
 use boost_storage::filter::EventFilter;
 use tokio::sync::mpsc;
 use tokio_stream::{Stream, wrappers::ReceiverStream};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -37,15 +38,28 @@ pub struct QueryApi {
     tail_poll: Duration,
     /// TailEvents longest stream.
     tail_max: Duration,
+    /// The running tails, so shutdown can wait for them.
+    tails: TaskTracker,
+    /// Ends every tail when the server shuts down (a tail would otherwise
+    /// hold the graceful shutdown for up to `tail_max`).
+    stop: CancellationToken,
 }
 
 impl QueryApi {
-    /// An adapter over `logic`.
-    pub fn new(logic: QueryLogic, tail_poll: Duration, tail_max: Duration) -> Self {
+    /// An adapter over `logic`; tails run on `tails` and end on `stop`.
+    pub fn new(
+        logic: QueryLogic,
+        tail_poll: Duration,
+        tail_max: Duration,
+        tails: TaskTracker,
+        stop: CancellationToken,
+    ) -> Self {
         Self {
             logic,
             tail_poll,
             tail_max,
+            tails,
+            stop,
         }
     }
 }
@@ -148,7 +162,7 @@ impl QueryService for QueryApi {
             poll: self.tail_poll,
             until: Instant::now() + self.tail_max,
         };
-        tokio::spawn(tail.run(sender));
+        self.tails.spawn(tail.run(sender, self.stop.clone()));
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
 }
@@ -163,7 +177,11 @@ struct Tail {
 }
 
 impl Tail {
-    async fn run(self, sender: mpsc::Sender<Result<TailEventsResponse, Status>>) {
+    async fn run(
+        self,
+        sender: mpsc::Sender<Result<TailEventsResponse, Status>>,
+        stop: CancellationToken,
+    ) {
         // The last (stored_at, event_id) seen.
         let mut cursor = (SystemTime::now(), Uuid::nil());
         // Ids sent recently, with their stored_at, so the overlap sends nothing twice.
@@ -172,6 +190,7 @@ impl Tail {
         while Instant::now() < self.until {
             tokio::select! {
                 () = sender.closed() => return,
+                () = stop.cancelled() => return,
                 () = tokio::time::sleep(self.poll) => {}
             }
             let after = if saturated {

@@ -19,6 +19,7 @@ use boost_server::{
     grpc::GrpcServer,
 };
 use tokio::net::TcpListener;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use config::Config;
 
@@ -33,11 +34,21 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let pool = boost_storage::pool::connect(&config.postgres).await?;
     let authenticator = Arc::new(Authenticator::new(&config.auth)?);
+    let tails = TaskTracker::new();
+    let stop = CancellationToken::new();
     let api = grpc::QueryApi::new(
         service::QueryLogic::new(pool),
         config.tail_poll,
         config.tail_max,
+        tails.clone(),
+        stop.clone(),
     );
+    // Tails end as soon as shutdown starts, so the graceful stop is not held
+    // by open streams; then they are awaited.
+    let shutdown = async move {
+        shutdown.await;
+        stop.cancel();
+    };
     let server =
         QueryServiceServer::new(api).max_decoding_message_size(config.grpc.max_message_bytes);
     GrpcServer::new(&config.grpc)
@@ -45,5 +56,7 @@ pub async fn run(
         .add_service(server)
         .serve(listener, shutdown)
         .await?;
+    tails.close();
+    tails.wait().await;
     Ok(())
 }
