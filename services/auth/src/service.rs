@@ -8,6 +8,7 @@ use boost_server::{
     ApiError,
     auth::{Principal, Scope},
     credentials,
+    paging::Pager,
 };
 use boost_storage::{
     Pool, StorageError,
@@ -97,8 +98,8 @@ pub struct KeySpec<'a> {
 }
 
 /// Page size default and bound of ListProjects.
-const DEFAULT_PAGE: i64 = 100;
-const MAX_PAGE: i64 = 1000;
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
 
 /// A second invalidation this long after the first closes the race with a
 /// reader that loaded the key before the revocation committed.
@@ -199,33 +200,25 @@ impl AuthLogic {
     ) -> Result<(Vec<tenancy::Project>, String), AuthError> {
         caller.require_operator()?;
         let organization_id = parse_id("organization_id", organization_id)?;
-        let limit = match i64::from(page_size) {
-            0 => DEFAULT_PAGE,
-            n if (1..=MAX_PAGE).contains(&n) => n,
-            _ => {
-                return Err(invalid(
-                    "page_size",
-                    format!("must be between 0 and {MAX_PAGE}"),
-                ));
-            }
-        };
-        let after = if page_token.is_empty() {
-            None
-        } else {
-            Some(parse_id("page_token", page_token)?)
+        let pager = Pager::new(
+            "projects",
+            &[organization_id.as_bytes()],
+            page_size,
+            DEFAULT_PAGE,
+            MAX_PAGE,
+        )
+        .map_err(|e| invalid(e.field, e.reason))?;
+        let after = match pager
+            .after(page_token)
+            .map_err(|e| invalid(e.field, e.reason))?
+        {
+            Some(cursor) => Some(parse_id("page_token", &cursor)?),
+            None => None,
         };
         let client = self.pool.get().await.map_err(StorageError::from)?;
         let mut projects =
-            tenancy::list_projects(&client, organization_id, after, limit + 1).await?;
-        let next = if projects.len() as i64 > limit {
-            projects.truncate(limit as usize);
-            projects
-                .last()
-                .map(|p| p.id.to_string())
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+            tenancy::list_projects(&client, organization_id, after, pager.fetch() as i64).await?;
+        let next = pager.finish(&mut projects, |p| p.id.to_string());
         Ok((projects, next))
     }
 

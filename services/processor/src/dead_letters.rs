@@ -14,7 +14,7 @@ use boost_proto::{
     prost::Message,
     prost_types::Timestamp,
 };
-use boost_server::{ApiError, auth::Principal};
+use boost_server::{ApiError, auth::Principal, paging::Pager};
 use boost_storage::{
     Pool, StorageError,
     audit::{self, AuditEntry},
@@ -24,7 +24,7 @@ use boost_storage::{
 /// Most letters one replay or purge names, and one page holds.
 pub const MAX_LETTERS: usize = 1000;
 /// Page size when the caller sends none.
-const DEFAULT_PAGE: i64 = 100;
+const DEFAULT_PAGE: usize = 100;
 /// Wait for the broker's acknowledgement of a replay.
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -88,32 +88,32 @@ impl DeadLetters {
         request: &ListDeadLettersRequest,
     ) -> Result<ListDeadLettersResponse, ApiError> {
         let status = status_name(request.status, "status")?;
-        let limit = match request.page_size {
-            0 => DEFAULT_PAGE,
-            n if (1..=MAX_LETTERS as i32).contains(&n) => i64::from(n),
-            _ => {
-                return Err(ApiError::bad_field(
-                    "page_size",
-                    format!("must be between 0 and {MAX_LETTERS}"),
-                ));
-            }
-        };
-        let before = match request.page_token.as_str() {
-            "" => i64::MAX,
-            token => token.parse().map_err(|_| {
-                ApiError::bad_field("page_token", "not a token from a previous page")
-            })?,
+        let pager = Pager::new(
+            "dead-letters",
+            &[
+                principal.project_id.as_bytes(),
+                &request.status.to_be_bytes(),
+            ],
+            request.page_size,
+            DEFAULT_PAGE,
+            MAX_LETTERS,
+        )?;
+        let before = match pager.after(&request.page_token)? {
+            Some(cursor) => cursor
+                .parse()
+                .map_err(|_| ApiError::bad_field("page_token", "not a page token"))?,
+            None => i64::MAX,
         };
         let client = self.pool.get().await.map_err(StorageError::from)?;
-        let mut letters =
-            dead_letters::list_events(&client, principal.project_id, status, before, limit + 1)
-                .await?;
-        let next_page_token = if letters.len() > limit as usize {
-            letters.truncate(limit as usize);
-            letters.last().map(|l| l.id.to_string()).unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let mut letters = dead_letters::list_events(
+            &client,
+            principal.project_id,
+            status,
+            before,
+            pager.fetch() as i64,
+        )
+        .await?;
+        let next_page_token = pager.finish(&mut letters, |l| l.id.to_string());
         Ok(ListDeadLettersResponse {
             dead_letters: letters.iter().map(to_proto).collect(),
             next_page_token,

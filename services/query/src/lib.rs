@@ -1,14 +1,14 @@
 //! The query service: reads only, always scoped to the caller's project.
 //!
 //! - [`config`]: flags and env vars
-//! - [`page_token`]: opaque keyset cursors
+//! - [`cursor`]: the listings' keyset cursors as text (page tokens wrap them)
 //! - [`service`]: plain async functions (validate request → repository → proto)
 //! - [`grpc`]: the thin `QueryService` adapter
 //! - [`run`]: builds everything and serves; used by `main` and by tests
 
 pub mod config;
+pub mod cursor;
 pub mod grpc;
-pub mod page_token;
 pub mod service;
 
 use std::{future::Future, sync::Arc};

@@ -15,7 +15,11 @@ use boost_proto::{
         StoredEvent as PbStoredEvent, Total, User,
     },
 };
-use boost_server::{ApiError, auth::Principal};
+use boost_server::{
+    ApiError,
+    auth::Principal,
+    paging::{PageError, Pager},
+};
 use boost_storage::{
     Pool, StorageError,
     aggregates::{self, Bucket, GroupCount, Grouping},
@@ -28,12 +32,12 @@ use boost_storage::{
 };
 use uuid::Uuid;
 
-use crate::page_token::{self, Binding, Listing};
+use crate::cursor;
 
 /// Page size when the caller sends none.
-pub const DEFAULT_PAGE_SIZE: i32 = 100;
+pub const DEFAULT_PAGE_SIZE: usize = 100;
 /// Largest page a caller may ask for.
-pub const MAX_PAGE_SIZE: i32 = 1000;
+pub const MAX_PAGE_SIZE: usize = 1000;
 /// Default window when no start time is given.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// Totals are exact up to this many rows, estimated above.
@@ -150,15 +154,8 @@ fn filter_text(field: &'static str, value: &str) -> Result<Option<String>, Query
     Ok((!value.is_empty()).then(|| value.to_string()))
 }
 
-fn page_size(requested: i32, field: &'static str) -> Result<i64, QueryError> {
-    match requested {
-        0 => Ok(i64::from(DEFAULT_PAGE_SIZE)),
-        n if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(i64::from(n)),
-        _ => Err(invalid(
-            field,
-            format!("must be between 0 and {MAX_PAGE_SIZE}"),
-        )),
-    }
+fn page_error(err: PageError) -> QueryError {
+    invalid(err.field, err.reason)
 }
 
 /// Read operations over a pool.
@@ -182,36 +179,40 @@ impl QueryLogic {
     ) -> Result<ListEventsResponse, QueryError> {
         let range = time_range(request.start_time, request.end_time)?;
         let filter = to_filter(principal.project_id, range, request.filter.as_ref())?;
-        let limit = page_size(request.page_size, "page_size")?;
-        let listing = match Order::try_from(request.order) {
-            Ok(Order::Unspecified | Order::NewestFirst) => Listing::EventsNewestFirst,
-            Ok(Order::OldestFirst) => Listing::EventsOldestFirst,
+        let oldest_first = match Order::try_from(request.order) {
+            Ok(Order::Unspecified | Order::NewestFirst) => false,
+            Ok(Order::OldestFirst) => true,
             Err(_) => return Err(invalid("order", "not an Order")),
         };
-        // The token is bound to everything but the paging fields themselves.
+        // The token is bound to the project and everything but the paging fields.
         let query = ListEventsRequest {
             page_token: String::new(),
             page_size: 0,
             include_total: false,
             ..request.clone()
         };
-        let binding = Binding::new(principal.project_id, &query.encode_to_vec());
-        let after = match request.page_token.as_str() {
-            "" => None,
-            token => Some(
-                page_token::decode_event(listing, binding, token).ok_or_else(|| {
-                    invalid(
-                        "page_token",
-                        "not a token from a previous page of this project, filter and order",
-                    )
-                })?,
+        let pager = Pager::new(
+            if oldest_first {
+                "events-oldest"
+            } else {
+                "events-newest"
+            },
+            &[principal.project_id.as_bytes(), &query.encode_to_vec()],
+            request.page_size,
+            DEFAULT_PAGE_SIZE,
+            MAX_PAGE_SIZE,
+        )
+        .map_err(page_error)?;
+        let after = match pager.after(&request.page_token).map_err(page_error)? {
+            Some(text) => Some(
+                cursor::event(&text).ok_or_else(|| invalid("page_token", "not a page token"))?,
             ),
+            None => None,
         };
         let page = Page {
-            // One extra row tells whether another page exists.
-            limit: limit + 1,
+            limit: pager.fetch() as i64,
             after,
-            oldest_first: listing == Listing::EventsOldestFirst,
+            oldest_first,
         };
         let mut client = self.pool.get().await.map_err(StorageError::from)?;
         let tx = rls::read_as(&mut client, principal.project_id).await?;
@@ -222,23 +223,12 @@ impl QueryLogic {
         } else {
             None
         };
-        let next_page_token = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|last| {
-                    page_token::encode_event(
-                        listing,
-                        binding,
-                        &Cursor {
-                            occurred_at: last.occurred_at,
-                            event_id: last.event_id,
-                        },
-                    )
-                })
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = pager.finish(&mut rows, |last| {
+            cursor::event_text(&Cursor {
+                occurred_at: last.occurred_at,
+                event_id: last.event_id,
+            })
+        });
         Ok(ListEventsResponse {
             events: rows.into_iter().map(to_proto).collect(),
             next_page_token,
@@ -300,28 +290,32 @@ impl QueryLogic {
         principal: &Principal,
         request: &ListUsersRequest,
     ) -> Result<ListUsersResponse, QueryError> {
-        let limit = page_size(request.page_size, "page_size")?;
-        let binding = Binding::new(principal.project_id, b"users");
-        let after = match request.page_token.as_str() {
-            "" => None,
-            token => Some(page_token::decode_user(binding, token).ok_or_else(|| {
-                invalid(
-                    "page_token",
-                    "not a token from a previous page of this project",
-                )
-            })?),
+        let pager = Pager::new(
+            "users",
+            &[principal.project_id.as_bytes()],
+            request.page_size,
+            DEFAULT_PAGE_SIZE,
+            MAX_PAGE_SIZE,
+        )
+        .map_err(page_error)?;
+        let after = match pager.after(&request.page_token).map_err(page_error)? {
+            Some(text) => {
+                Some(cursor::user(&text).ok_or_else(|| invalid("page_token", "not a page token"))?)
+            }
+            None => None,
         };
         let mut client = self.pool.get().await.map_err(StorageError::from)?;
         let tx = rls::read_as(&mut client, principal.project_id).await?;
-        let mut rows = users::list(&tx, principal.project_id, limit + 1, after.as_ref()).await?;
-        let next_page_token = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|u| page_token::encode_user(binding, &(u.last_seen, u.user_id.clone())))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let mut rows = users::list(
+            &tx,
+            principal.project_id,
+            pager.fetch() as i64,
+            after.as_ref(),
+        )
+        .await?;
+        let next_page_token = pager.finish(&mut rows, |u| {
+            cursor::user_text(&(u.last_seen, u.user_id.clone()))
+        });
         Ok(ListUsersResponse {
             users: rows.into_iter().map(user_to_proto).collect(),
             next_page_token,

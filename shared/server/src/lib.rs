@@ -10,6 +10,7 @@
 //! - [`auth`]: the tower layer that authenticates callers through the auth service
 //! - [`grpc`]: [`grpc::GrpcServer`], health, reflection, request ids, limits
 //! - [`oversize`]: a request over the size limit answers RESOURCE_EXHAUSTED
+//! - [`paging`]: [`paging::Pager`], the one page-size check, fetch-one-more and page token
 //! - [`shutdown`]: SIGINT/SIGTERM as a future
 //! - [`service`]: [`service::ServiceConfig`] and [`service::run_main`], the one
 //!   way a service binary starts
@@ -20,6 +21,7 @@ pub mod credentials;
 pub mod error;
 pub mod grpc;
 pub mod oversize;
+pub mod paging;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
