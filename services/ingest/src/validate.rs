@@ -49,14 +49,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_event_bytes: 32 * 1024,
-            max_property_depth: 8,
-            max_properties: 256,
-            max_future_skew: Duration::from_secs(300),
-            max_event_age: Duration::from_secs(30 * 24 * 3600),
-            max_batch_events: 1000,
-        }
+        boost_server::config::defaults()
     }
 }
 

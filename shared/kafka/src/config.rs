@@ -72,10 +72,7 @@ impl KafkaArgs {
     pub fn with_brokers(brokers: impl Into<String>) -> Self {
         Self {
             brokers: vec![brokers.into()],
-            topic: "boost.events".into(),
-            partitions: 4,
-            retry_deadline: Duration::from_secs(5),
-            compression: Codec::None,
+            ..boost_server::config::defaults()
         }
     }
 

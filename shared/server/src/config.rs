@@ -53,6 +53,18 @@ fn describe_invalid_value(command: &mut clap::Command, err: &clap::Error) -> Opt
     ))
 }
 
+/// A config block at its defaults, ignoring the environment: the clap
+/// attributes are the one place a default is written, and code (tests, the
+/// bench, `Default` impls) that wants "the default" asks for it here.
+pub fn defaults<A: clap::Args + clap::FromArgMatches>() -> A {
+    let command = A::augment_args(clap::Command::new("defaults"))
+        .mut_args(|arg| arg.env(None::<&'static str>));
+    let matches = command
+        .try_get_matches_from(["defaults"])
+        .expect("every flag of a config block has a default");
+    A::from_arg_matches(&matches).expect("defaults parse")
+}
+
 /// Parses a whole number of milliseconds into a [`Duration`].
 pub fn parse_millis(value: &str) -> Result<Duration, String> {
     value
@@ -108,13 +120,7 @@ impl GrpcArgs {
 
 impl Default for GrpcArgs {
     fn default() -> Self {
-        Self {
-            request_timeout: Duration::from_secs(10),
-            max_message_bytes: 4 * 1024 * 1024,
-            max_concurrent_streams: 256,
-            concurrency_per_connection: 512,
-            keepalive_interval: Duration::from_secs(30),
-        }
+        defaults()
     }
 }
 
@@ -186,5 +192,16 @@ mod tests {
         let config = TestConfig::try_parse_from(["x"]).expect("defaults parse");
         config.grpc.validate().expect("defaults valid");
         assert_eq!(config.grpc.request_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn test_defaults_come_from_the_clap_attributes() {
+        let grpc: GrpcArgs = defaults();
+        assert_eq!(grpc.request_timeout, Duration::from_secs(10));
+        assert_eq!(grpc.max_message_bytes, 4 * 1024 * 1024);
+        assert_eq!(grpc.max_concurrent_streams, 256);
+        let auth: AuthClientArgs = defaults();
+        assert_eq!(auth.url, "http://127.0.0.1:50051");
+        assert_eq!(auth.cache_ttl, Duration::from_millis(500));
     }
 }

@@ -42,11 +42,7 @@ impl PostgresArgs {
     pub fn with_url(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            pool_size: 16,
-            connect_timeout: Duration::from_secs(3),
-            statement_timeout: Duration::from_secs(10),
-            startup_timeout: Duration::from_secs(60),
-            migrate: true,
+            ..boost_server::config::defaults()
         }
     }
 

@@ -49,8 +49,7 @@ impl RedisArgs {
     pub fn with_url(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            command_timeout: Duration::from_millis(200),
-            connect_timeout: Duration::from_secs(1),
+            ..boost_server::config::defaults()
         }
     }
 

@@ -26,9 +26,9 @@ use tonic::{Request, transport::Channel};
     about = "Administer Boost through the auth service"
 )]
 struct Cli {
-    /// Address of the auth service.
-    #[arg(long, env = "BOOST_AUTH_URL", default_value = "http://127.0.0.1:50051")]
-    auth_url: String,
+    /// Where the auth service is (the services' own config block).
+    #[command(flatten)]
+    auth: boost_server::config::AuthClientArgs,
     /// Operator token (the auth service's BOOST_ADMIN_TOKEN).
     #[arg(
         long,
@@ -234,12 +234,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             "set BOOST_ADMIN_TOKEN (operator) or BOOST_API_KEY (a key with keys:admin)"
         ),
     };
-    let channel = Channel::from_shared(cli.auth_url.clone())?
+    let channel = Channel::from_shared(cli.auth.url.clone())?
         .connect_timeout(std::time::Duration::from_secs(5))
         .timeout(std::time::Duration::from_secs(10))
         .connect()
         .await
-        .map_err(|e| anyhow::anyhow!("cannot reach auth at {}: {e}", cli.auth_url))?;
+        .map_err(|e| anyhow::anyhow!("cannot reach auth at {}: {e}", cli.auth.url))?;
     let mut auth = AuthServiceClient::new(channel);
     let c = &credential;
     match cli.command {
