@@ -45,15 +45,13 @@ fn with_id(event_type: &str, id: Uuid) -> Event {
     }
 }
 
+/// The project's stored ids once at least `count` are there (or 15 s passed).
 async fn wait_stored(stack: &Stack, project: Uuid, count: usize) -> Vec<Uuid> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let ids = stored_ids(stack, project).await;
-        if ids.len() >= count || Instant::now() > deadline {
-            return ids;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(Duration::from_secs(15), || async {
+        stored_ids(stack, project).await.len() >= count
+    })
+    .await;
+    stored_ids(stack, project).await
 }
 
 #[tokio::test]
@@ -196,9 +194,13 @@ async fn test_without_redis_duplicates_are_stored_once_by_the_database() {
             .expect("accepted without redis");
         assert_eq!(answer.results[0].status, EventStatus::Accepted as i32);
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let stored = wait_stored(&stack, project, 1).await;
-    assert_eq!(stored, vec![id], "stored once");
+    // Once the processor has stored every record the broker holds, no
+    // second copy can still land: count then.
+    assert!(
+        eventually(Duration::from_secs(15), || caught_up(&stack)).await,
+        "the processor did not catch up"
+    );
+    assert_eq!(stored_ids(&stack, project).await, vec![id], "stored once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

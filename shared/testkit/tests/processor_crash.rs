@@ -11,7 +11,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use boost_kafka::{KafkaArgs, client};
 use boost_testkit::Stack;
 use common::*;
 use uuid::Uuid;
@@ -25,30 +24,6 @@ enum Outcome {
     Accepted,
     /// An error: the event may or may not have been stored.
     Unknown,
-}
-
-/// Stored next offsets must reach every partition's high watermark.
-async fn offsets_caught_up(stack: &Stack) -> bool {
-    let args = KafkaArgs::with_brokers(&stack.broker.address);
-    let kafka = client::connect(&args, "test").await.expect("kafka");
-    let pool = stack.db.pool();
-    let log = boost_storage::offsets::LogKey {
-        cluster_id: &stack.broker.cluster_id,
-        topic: &args.topic,
-    };
-    let stored = boost_storage::offsets::load(&pool.get().await.expect("connection"), &log)
-        .await
-        .expect("offsets");
-    for partition in 0..args.partitions {
-        let pc = client::partition_client(&kafka, &args.topic, partition)
-            .await
-            .expect("partition");
-        let (_, high_watermark) = pc.fetch_records(0, 1..1024, 10).await.expect("fetch");
-        if stored.get(&partition).map_or(0, |s| s.next_offset) != high_watermark {
-            return false;
-        }
-    }
-    true
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,7 +87,7 @@ async fn test_processor_killed_mid_stream_loses_nothing_and_stores_nothing_twice
 
     // Wait for the processor to drain the topic.
     assert!(
-        eventually(Duration::from_secs(30), || offsets_caught_up(&stack)).await,
+        eventually(Duration::from_secs(30), || caught_up(&stack)).await,
         "processor did not catch up within 30 s"
     );
     let stored = stored_ids(&stack, project).await;
@@ -145,7 +120,7 @@ async fn test_processor_killed_mid_stream_loses_nothing_and_stores_nothing_twice
         .expect("rewind offsets");
     stack.start_processor().await;
     assert!(
-        eventually(Duration::from_secs(30), || offsets_caught_up(&stack)).await,
+        eventually(Duration::from_secs(30), || caught_up(&stack)).await,
         "replay did not finish within 30 s"
     );
     assert_eq!(

@@ -95,6 +95,33 @@ pub async fn stored_ids(stack: &Stack, project: uuid::Uuid) -> Vec<uuid::Uuid> {
         .collect()
 }
 
+/// Whether the processor has stored everything the broker holds: every
+/// partition's stored offset equals its high watermark.
+pub async fn caught_up(stack: &Stack) -> bool {
+    let args = boost_kafka::KafkaArgs::with_brokers(&stack.broker.address);
+    let kafka = boost_kafka::client::connect(&args, "test")
+        .await
+        .expect("kafka");
+    let pool = stack.db.pool();
+    let log = boost_storage::offsets::LogKey {
+        cluster_id: &stack.broker.cluster_id,
+        topic: &args.topic,
+    };
+    let stored = boost_storage::offsets::load(&pool.get().await.expect("connection"), &log)
+        .await
+        .expect("offsets");
+    for partition in 0..args.partitions {
+        let pc = boost_kafka::client::partition_client(&kafka, &args.topic, partition)
+            .await
+            .expect("partition");
+        let (_, high_watermark) = pc.fetch_records(0, 1..1024, 10).await.expect("fetch");
+        if stored.get(&partition).map_or(0, |s| s.next_offset) != high_watermark {
+            return false;
+        }
+    }
+    true
+}
+
 /// Polls `check` every 50 ms until it returns true or `limit` passes.
 pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
 where
