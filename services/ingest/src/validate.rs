@@ -4,7 +4,8 @@
 use std::time::{Duration, SystemTime};
 
 use boost_proto::{
-    common::v1::{Event, EventKind, LogBody, MetricBody, Severity, SpanBody, event::Body},
+    common::v1::{Event, EventKind},
+    event_rules::{body_kind, check_kind, check_text, check_type},
     json::{struct_depth, struct_unstorable},
     prost_types::Timestamp,
 };
@@ -69,16 +70,10 @@ impl Limits {
     }
 }
 
-/// Longest event type name.
-pub const MAX_TYPE_CHARS: usize = 128;
 /// Longest service name.
 pub const MAX_SERVICE_CHARS: usize = 128;
 /// Longest end-user id.
 pub const MAX_USER_ID_CHARS: usize = 256;
-/// Longest metric unit.
-pub const MAX_UNIT_CHARS: usize = 32;
-/// Longest span duration.
-pub const MAX_SPAN_DURATION: Duration = Duration::from_secs(24 * 3600);
 
 /// A field that failed validation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -209,118 +204,9 @@ pub fn validate_event(
             format!("must be unset or one of {}", allowed.join(", ")),
         ));
     }
-    if kind == EventKind::Identify && event.user_id.is_empty() {
-        return Err(field_error(prefix, "user_id", "is required for IDENTIFY"));
-    }
-    check_body(kind, event.body.as_ref())
-        .map_err(|(field, reason)| field_error(prefix, &field, reason))?;
+    check_kind(kind, &event).map_err(|(field, reason)| field_error(prefix, &field, reason))?;
     event.kind = kind as i32;
     Ok(event)
-}
-
-/// The kind an event body stands for.
-fn body_kind(body: &Body) -> EventKind {
-    match body {
-        Body::Log(_) => EventKind::Log,
-        Body::Metric(_) => EventKind::Metric,
-        Body::Span(_) => EventKind::Span,
-    }
-}
-
-/// The body field a kind needs, by name.
-fn body_field(kind: EventKind) -> Option<&'static str> {
-    match kind {
-        EventKind::Log => Some("log"),
-        EventKind::Metric => Some("metric"),
-        EventKind::Span => Some("span"),
-        _ => None,
-    }
-}
-
-/// Checks that the body matches the kind and holds valid values; errors are
-/// (field path below the event, reason).
-fn check_body(kind: EventKind, body: Option<&Body>) -> Result<(), (String, String)> {
-    match (body_field(kind), body) {
-        (None, None) => Ok(()),
-        (None, Some(body)) => Err((
-            body_field(body_kind(body)).unwrap_or("body").to_string(),
-            format!("is not allowed on {} events", kind.as_str_name()),
-        )),
-        (Some(field), body) if body.map(body_kind) != Some(kind) => Err((
-            field.to_string(),
-            format!("is required for {} events", kind.as_str_name()),
-        )),
-        (_, Some(Body::Log(log))) => check_log(log),
-        (_, Some(Body::Metric(metric))) => check_metric(metric),
-        (_, Some(Body::Span(span))) => check_span(span),
-        (Some(_), None) => unreachable!("a missing body fails the kind check above"),
-    }
-}
-
-fn check_log(log: &LogBody) -> Result<(), (String, String)> {
-    match Severity::try_from(log.severity) {
-        Ok(Severity::Unspecified) | Err(_) => {
-            return Err((
-                "log.severity".into(),
-                "must be one of SEVERITY_TRACE .. SEVERITY_FATAL".into(),
-            ));
-        }
-        Ok(_) => {}
-    }
-    if log
-        .message
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Err((
-            "log.message".into(),
-            "must not contain control characters other than line breaks and tabs".into(),
-        ));
-    }
-    Ok(())
-}
-
-fn check_metric(metric: &MetricBody) -> Result<(), (String, String)> {
-    check_type(&metric.name).map_err(|r| ("metric.name".to_string(), r))?;
-    if !metric.value.is_finite() {
-        return Err(("metric.value".into(), "must be a finite number".into()));
-    }
-    check_text(&metric.unit, MAX_UNIT_CHARS).map_err(|r| ("metric.unit".to_string(), r))
-}
-
-fn check_span(span: &SpanBody) -> Result<(), (String, String)> {
-    check_hex_id(&span.trace_id, 32).map_err(|r| ("span.trace_id".to_string(), r))?;
-    check_hex_id(&span.span_id, 16).map_err(|r| ("span.span_id".to_string(), r))?;
-    if !span.parent_span_id.is_empty() {
-        check_hex_id(&span.parent_span_id, 16)
-            .map_err(|r| ("span.parent_span_id".to_string(), r))?;
-    }
-    let duration = span
-        .duration
-        .and_then(|d| Duration::try_from(d).ok())
-        .filter(|d| *d <= MAX_SPAN_DURATION);
-    if duration.is_none() {
-        return Err((
-            "span.duration".into(),
-            "is required, between 0 and 24 hours".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// A W3C trace-context id: `digits` lowercase hex digits, not all zero.
-fn check_hex_id(id: &str, digits: usize) -> Result<(), String> {
-    let hex = id.len() == digits
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if !hex {
-        return Err(format!("must be {digits} lowercase hex digits"));
-    }
-    if id.bytes().all(|b| b == b'0') {
-        return Err("must not be all zeros".into());
-    }
-    Ok(())
 }
 
 impl FieldError {
@@ -329,31 +215,6 @@ impl FieldError {
         self.field = self.field.trim_end_matches('.').to_string();
         self
     }
-}
-
-fn check_type(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("is required".into());
-    }
-    if name.chars().count() > MAX_TYPE_CHARS {
-        return Err(format!("longer than {MAX_TYPE_CHARS} characters"));
-    }
-    let allowed =
-        |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-' | '/' | ' ');
-    if !name.chars().all(allowed) || name.starts_with(' ') || name.ends_with(' ') {
-        return Err("may hold only letters, digits, spaces (not at the ends) and _ . : - /".into());
-    }
-    Ok(())
-}
-
-fn check_text(value: &str, max_chars: usize) -> Result<(), String> {
-    if value.chars().count() > max_chars {
-        return Err(format!("longer than {max_chars} characters"));
-    }
-    if value.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
-    Ok(())
 }
 
 fn check_timestamp(
@@ -383,6 +244,7 @@ fn check_timestamp(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use boost_proto::common::v1::{LogBody, MetricBody, Severity, SpanBody, event::Body};
 
     fn event() -> Event {
         Event {

@@ -10,7 +10,8 @@
 //! [`FILE_DESCRIPTOR_SET`] feeds gRPC server reflection; [`json`] converts
 //! event properties between `google.protobuf.Struct` and JSON; [`codec`] is
 //! the generated code's codec (undecodable bytes are INVALID_ARGUMENT);
-//! [`time`] checks Timestamps against the spec's range.
+//! [`time`] checks Timestamps against the spec's range; [`event_rules`] holds
+//! the Event contract's kind/body rules that ingest and the processor share.
 
 #![allow(missing_docs)] // generated code carries the proto comments instead
 
@@ -19,6 +20,7 @@ pub use prost_types;
 pub use tonic;
 
 pub mod codec;
+pub mod event_rules;
 pub mod json;
 pub mod time;
 

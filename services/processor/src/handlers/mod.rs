@@ -14,6 +14,7 @@ mod tracking;
 
 use std::{collections::HashMap, sync::Arc, time::SystemTime};
 
+use boost_proto::event_rules::check_kind;
 use boost_proto::{
     common::v1::{Event, EventKind},
     json::struct_to_json,
@@ -85,7 +86,15 @@ impl Registry {
 }
 
 /// The fields every kind shares, read into a row without a telemetry payload.
+/// A known kind is checked against the Event contract first, with the same
+/// rules ingest applies (a record written around ingest may break them);
+/// kinds the fallback stores are not.
 pub fn base_row(incoming: Incoming<'_>) -> Result<StoredEvent, String> {
+    if let Ok(kind) = EventKind::try_from(incoming.event.kind)
+        && kind != EventKind::Unspecified
+    {
+        check_kind(kind, incoming.event).map_err(|(field, reason)| format!("{field} {reason}"))?;
+    }
     let event = incoming.event;
     let event_id = event
         .event_id
