@@ -1,9 +1,8 @@
 //! Thin tonic adapter for `boost.query.v1.QueryService`.
 
 use std::{
-    collections::HashMap,
     pin::Pin,
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use boost_proto::query::v1::{
@@ -13,22 +12,15 @@ use boost_proto::query::v1::{
     query_service_server::QueryService,
 };
 use boost_server::{ApiError, auth::principal};
-use boost_storage::filter::EventFilter;
 use tokio::sync::mpsc;
-use tokio_stream::{Stream, wrappers::ReceiverStream};
+use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
-use crate::service::{QueryError, QueryLogic, to_proto};
-
-/// Rows one tail poll reads at most.
-const TAIL_BATCH: i64 = 2000;
-/// How far back each tail poll looks again: a batch committed late can carry
-/// a `stored_at` (its transaction's start) before rows already sent. After a
-/// full poll the next one continues right after the last row instead, so a
-/// flood cannot pin the tail to the same rows (late commits may then be missed).
-const TAIL_OVERLAP: Duration = Duration::from_secs(5);
+use crate::{
+    service::{QueryError, QueryLogic, to_proto},
+    tail::Tail,
+};
 
 /// The `QueryService` implementation.
 pub struct QueryApi {
@@ -163,69 +155,13 @@ impl QueryService for QueryApi {
             until: Instant::now() + self.tail_max,
         };
         self.tails.spawn(tail.run(sender, self.stop.clone()));
-        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
-    }
-}
-
-/// One TailEvents stream: polls for newly stored events until the client
-/// leaves or the stream's time is up.
-struct Tail {
-    logic: QueryLogic,
-    filter: EventFilter,
-    poll: Duration,
-    until: Instant,
-}
-
-impl Tail {
-    async fn run(
-        self,
-        sender: mpsc::Sender<Result<TailEventsResponse, Status>>,
-        stop: CancellationToken,
-    ) {
-        // The last (stored_at, event_id) seen.
-        let mut cursor = (SystemTime::now(), Uuid::nil());
-        // Ids sent recently, with their stored_at, so the overlap sends nothing twice.
-        let mut sent: HashMap<Uuid, SystemTime> = HashMap::new();
-        let mut saturated = false;
-        while Instant::now() < self.until {
-            tokio::select! {
-                () = sender.closed() => return,
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(self.poll) => {}
-            }
-            let after = if saturated {
-                cursor
-            } else {
-                (cursor.0 - TAIL_OVERLAP, Uuid::nil())
-            };
-            let rows = match self
-                .logic
-                .stored_since(&self.filter, after, TAIL_BATCH)
-                .await
-            {
-                Ok(rows) => rows,
-                Err(err) => {
-                    let _ = sender.send(Err(status(err))).await;
-                    return;
-                }
-            };
-            saturated = rows.len() as i64 == TAIL_BATCH;
-            let mut events = Vec::new();
-            for (stored_at, row) in rows {
-                cursor = cursor.max((stored_at, row.event_id));
-                if sent.insert(row.event_id, stored_at).is_none() {
-                    events.push(to_proto(row));
-                }
-            }
-            sent.retain(|_, stored_at| *stored_at + 2 * TAIL_OVERLAP > cursor.0);
-            if !events.is_empty()
-                && sender
-                    .send(Ok(TailEventsResponse { events }))
-                    .await
-                    .is_err()
-            {
-                return;
-            }
-        }
+        let answers = ReceiverStream::new(receiver).map(|batch| {
+            batch
+                .map(|rows| TailEventsResponse {
+                    events: rows.into_iter().map(to_proto).collect(),
+                })
+                .map_err(status)
+        });
+        Ok(Response::new(Box::pin(answers)))
     }
 }

@@ -3,6 +3,7 @@
 //! - [`config`]: flags and env vars
 //! - [`cursor`]: the listings' keyset cursors as text (page tokens wrap them)
 //! - [`service`]: plain async functions (validate request → repository → proto)
+//! - [`tail`]: TailEvents' polling loop, in domain rows
 //! - [`grpc`]: the thin `QueryService` adapter
 //! - [`run`]: builds everything and serves; used by `main` and by tests
 
@@ -10,6 +11,7 @@ pub mod config;
 pub mod cursor;
 pub mod grpc;
 pub mod service;
+pub mod tail;
 
 use std::{future::Future, sync::Arc};
 
