@@ -92,32 +92,27 @@ impl Consumer {
                 () = cancel.cancelled() => break,
                 fetched = client.fetch_records(offset, 1..self.fetch_max_bytes, self.fetch_max_wait.as_millis() as i32) => fetched,
             };
-            let records = match fetched {
-                Ok((_, high_watermark)) if offset > high_watermark => {
-                    // The broker's log was replaced under a running loop.
-                    match self
-                        .hold_after_conflict(&client, partition, offset, &cancel)
-                        .await
-                    {
-                        Some(next) => offset = next,
-                        None => break,
-                    }
-                    continue;
+            // The broker's log was replaced under a running loop: it ends
+            // before our offset (Kafka answers that fetch with an error).
+            let log_shrank = match &fetched {
+                Ok((_, high_watermark)) => offset > *high_watermark,
+                Err(err) => offset_check::out_of_range_high_watermark(err).is_some(),
+            };
+            if log_shrank {
+                match self
+                    .hold_after_conflict(&client, partition, offset, &cancel)
+                    .await
+                {
+                    Some(next) => offset = next,
+                    None => break,
                 }
+                continue;
+            }
+            let records = match fetched {
                 Ok((records, high_watermark)) => {
                     backoff = MIN_BACKOFF;
                     self.progress.fetched(partition, high_watermark);
                     records
-                }
-                Err(err) if offset_check::out_of_range_high_watermark(&err).is_some() => {
-                    match self
-                        .hold_after_conflict(&client, partition, offset, &cancel)
-                        .await
-                    {
-                        Some(next) => offset = next,
-                        None => break,
-                    }
-                    continue;
                 }
                 Err(err) => {
                     tracing::warn!(partition, offset, error = %err, "fetch failed");

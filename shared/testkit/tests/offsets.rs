@@ -217,7 +217,21 @@ async fn test_young_broker_log_holds_partitions_until_an_audited_reset_and_loses
         .get(0);
     assert_eq!(audited, conflicted.len() as i64);
 
-    // 6. Another cluster is never mistaken for this one: its processor
+    // 6. The log is replaced under a running processor (once the topic is
+    //    back): the loops that see it end before their offset are held too.
+    stack.broker.wipe_log();
+    let kafka = boost_kafka::client::connect(&args, "test")
+        .await
+        .expect("reconnect");
+    boost_kafka::client::ensure_topic(&kafka, &args)
+        .await
+        .expect("topic");
+    assert!(
+        wait_consuming(&stack, ServingStatus::NotServing, Duration::from_secs(20)).await,
+        "a running processor consumed past a log replaced under it"
+    );
+
+    // 7. Another cluster is never mistaken for this one: its processor
     //    starts from that log's beginning, and this cluster's offsets stay.
     stack.kill_processor();
     stack.broker = TestBroker::start();
