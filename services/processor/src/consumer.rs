@@ -188,6 +188,8 @@ impl Consumer {
                         offset = stored.next_offset,
                         "offset conflict resolved"
                     );
+                    // Clears the conflict (GetStatus, `consuming` health).
+                    self.progress.started(partition, stored.next_offset);
                 }
                 return Some(stored.next_offset);
             };

@@ -230,6 +230,23 @@ async fn test_young_broker_log_holds_partitions_until_an_audited_reset_and_loses
         wait_consuming(&stack, ServingStatus::NotServing, Duration::from_secs(20)).await,
         "a running processor consumed past a log replaced under it"
     );
+    for report in target.inspect(&pool).await.expect("inspect") {
+        if report.conflict.is_some() {
+            target
+                .reset(
+                    &pool,
+                    report.partition,
+                    ResetTarget::LogStart,
+                    "replaced again",
+                )
+                .await
+                .expect("reset");
+        }
+    }
+    assert!(
+        wait_consuming(&stack, ServingStatus::Serving, Duration::from_secs(20)).await,
+        "a running loop stayed held after its reset"
+    );
 
     // 7. Another cluster is never mistaken for this one: its processor
     //    starts from that log's beginning, and this cluster's offsets stay.
