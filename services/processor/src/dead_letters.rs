@@ -1,16 +1,13 @@
 //! The dead-letter RPCs' logic: list, inspect, replay (re-produce to the
 //! events topic) and purge a project's refused events; replays and purges
-//! are audited in the same transaction.
+//! are audited in the same transaction. It takes and returns domain types;
+//! [`crate::grpc`] converts the protobuf messages at the boundary.
 
 use std::time::{Duration, SystemTime};
 
 use boost_kafka::Producer;
 use boost_proto::{
     common::v1::{Event, EventBatchRecord},
-    processor::v1::{
-        DeadLetter, DeadLetterStatus, GetDeadLetterResponse, ListDeadLettersRequest,
-        ListDeadLettersResponse, PurgeDeadLettersRequest, ReplayDeadLettersRequest,
-    },
     prost::Message,
     prost_types::Timestamp,
 };
@@ -37,42 +34,57 @@ pub struct DeadLetters {
     producer: Producer,
 }
 
-fn status_name(status: i32, field: &'static str) -> Result<Option<&'static str>, ApiError> {
-    match DeadLetterStatus::try_from(status) {
-        Ok(DeadLetterStatus::Unspecified) => Ok(None),
-        Ok(DeadLetterStatus::Failed) => Ok(Some("failed")),
-        Ok(DeadLetterStatus::Replayed) => Ok(Some("replayed")),
-        Err(_) => Err(ApiError::bad_field(field, "not a DeadLetterStatus")),
+/// Where a letter stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LetterStatus {
+    /// Refused by its handler (again, after a replay).
+    Failed,
+    /// Sent to the events topic again.
+    Replayed,
+}
+
+impl LetterStatus {
+    /// The storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LetterStatus::Failed => "failed",
+            LetterStatus::Replayed => "replayed",
+        }
     }
 }
 
-fn to_proto(letter: &EventLetter) -> DeadLetter {
-    DeadLetter {
-        id: letter.id,
-        event_id: letter.event_id.to_string(),
-        handler: letter.handler.clone(),
-        error: letter.error.clone(),
-        attempts: letter.attempts,
-        status: if letter.status == "replayed" {
-            DeadLetterStatus::Replayed
-        } else {
-            DeadLetterStatus::Failed
-        } as i32,
-        create_time: Some(Timestamp::from(letter.created_at)),
-        update_time: Some(Timestamp::from(letter.updated_at)),
-        partition: letter.partition,
-        offset: letter.offset,
-    }
+/// One page request of a project's letters.
+#[derive(Debug, Clone, Default)]
+pub struct LetterPage {
+    /// Only letters with this status; `None` for any.
+    pub status: Option<LetterStatus>,
+    /// Requested size; 0 for the default.
+    pub page_size: i32,
+    /// The previous page's token; empty for the first.
+    pub page_token: String,
 }
 
-fn check_ids(ids: &[i64]) -> Result<(), ApiError> {
-    if ids.len() > MAX_LETTERS {
-        return Err(ApiError::bad_field(
-            "ids",
-            format!("at most {MAX_LETTERS} ids per call"),
-        ));
+/// The letters a replay or purge names: ids (at most [`MAX_LETTERS`]) and,
+/// for a purge, optionally every letter of a status.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Letter ids; empty means "by status" (purge) or "the oldest" (replay).
+    pub ids: Vec<i64>,
+    /// Every letter of this status (purge only).
+    pub status: Option<LetterStatus>,
+}
+
+impl Selection {
+    /// Checks the id count, naming the field.
+    pub fn new(ids: Vec<i64>, status: Option<LetterStatus>) -> Result<Self, ApiError> {
+        if ids.len() > MAX_LETTERS {
+            return Err(ApiError::bad_field(
+                "ids",
+                format!("at most {MAX_LETTERS} ids per call"),
+            ));
+        }
+        Ok(Self { ids, status })
     }
-    Ok(())
 }
 
 impl DeadLetters {
@@ -81,18 +93,19 @@ impl DeadLetters {
         Self { pool, producer }
     }
 
-    /// A page of the caller's letters, newest first.
+    /// A page of the caller's letters, newest first, and the next page's
+    /// token (empty on the last).
     pub async fn list(
         &self,
         principal: &Principal,
-        request: &ListDeadLettersRequest,
-    ) -> Result<ListDeadLettersResponse, ApiError> {
-        let status = status_name(request.status, "status")?;
+        request: &LetterPage,
+    ) -> Result<(Vec<EventLetter>, String), ApiError> {
+        let status = request.status.map(LetterStatus::as_str);
         let pager = Pager::new(
             "dead-letters",
             &[
                 principal.project_id.as_bytes(),
-                &request.status.to_be_bytes(),
+                status.unwrap_or_default().as_bytes(),
             ],
             request.page_size,
             DEFAULT_PAGE,
@@ -114,27 +127,16 @@ impl DeadLetters {
         )
         .await?;
         let next_page_token = pager.finish(&mut letters, |l| l.id.to_string());
-        Ok(ListDeadLettersResponse {
-            dead_letters: letters.iter().map(to_proto).collect(),
-            next_page_token,
-        })
+        Ok((letters, next_page_token))
     }
 
-    /// One letter with its event.
-    pub async fn get(
-        &self,
-        principal: &Principal,
-        id: i64,
-    ) -> Result<GetDeadLetterResponse, ApiError> {
+    /// One letter (its payload is the event as sent).
+    pub async fn get(&self, principal: &Principal, id: i64) -> Result<EventLetter, ApiError> {
         let client = self.pool.get().await.map_err(StorageError::from)?;
-        let letter = dead_letters::get_events(&client, principal.project_id, &[id])
+        dead_letters::get_events(&client, principal.project_id, &[id])
             .await?
             .pop()
-            .ok_or_else(|| ApiError::not_found("dead letter not found"))?;
-        Ok(GetDeadLetterResponse {
-            dead_letter: Some(to_proto(&letter)),
-            event: Event::decode(letter.payload.as_slice()).ok(),
-        })
+            .ok_or_else(|| ApiError::not_found("dead letter not found"))
     }
 
     /// Re-produces failed events and marks them replayed, audited. The rows
@@ -143,9 +145,8 @@ impl DeadLetters {
     pub async fn replay(
         &self,
         principal: &Principal,
-        request: &ReplayDeadLettersRequest,
+        request: &Selection,
     ) -> Result<i64, ApiError> {
-        check_ids(&request.ids)?;
         let mut client = self.pool.get().await.map_err(StorageError::from)?;
         let tx = client
             .transaction()
@@ -199,13 +200,8 @@ impl DeadLetters {
     }
 
     /// Deletes letters, audited.
-    pub async fn purge(
-        &self,
-        principal: &Principal,
-        request: &PurgeDeadLettersRequest,
-    ) -> Result<i64, ApiError> {
-        check_ids(&request.ids)?;
-        let status = status_name(request.status, "status")?;
+    pub async fn purge(&self, principal: &Principal, request: &Selection) -> Result<i64, ApiError> {
+        let status = request.status.map(LetterStatus::as_str);
         let mut client = self.pool.get().await.map_err(StorageError::from)?;
         let tx = client
             .transaction()

@@ -2,20 +2,27 @@
 //! `boost.processor.v1.ProcessorService`.
 
 use boost_proto::{
+    common::v1::Event,
     processor::v1::{
-        GetDeadLetterRequest, GetDeadLetterResponse, GetStatusRequest, GetStatusResponse,
-        ListDeadLettersRequest, ListDeadLettersResponse, PartitionStatus, PurgeDeadLettersRequest,
-        PurgeDeadLettersResponse, ReplayDeadLettersRequest, ReplayDeadLettersResponse,
+        DeadLetter, DeadLetterStatus, GetDeadLetterRequest, GetDeadLetterResponse,
+        GetStatusRequest, GetStatusResponse, ListDeadLettersRequest, ListDeadLettersResponse,
+        PartitionStatus, PurgeDeadLettersRequest, PurgeDeadLettersResponse,
+        ReplayDeadLettersRequest, ReplayDeadLettersResponse,
         dead_letter_service_server::DeadLetterService, processor_service_server::ProcessorService,
     },
+    prost::Message,
     prost_types::Timestamp,
 };
 use std::sync::Arc;
 
-use boost_server::auth::principal;
+use boost_server::{ApiError, auth::principal};
+use boost_storage::dead_letters::EventLetter;
 use tonic::{Request, Response, Status};
 
-use crate::{dead_letters::DeadLetters, progress::Progress};
+use crate::{
+    dead_letters::{DeadLetters, LetterPage, LetterStatus, Selection},
+    progress::Progress,
+};
 
 /// The `DeadLetterService` implementation.
 pub struct DeadLetterApi {
@@ -60,9 +67,12 @@ impl DeadLetterService for DeadLetterApi {
         request: Request<ListDeadLettersRequest>,
     ) -> Result<Response<ListDeadLettersResponse>, Status> {
         let principal = principal(&request)?;
-        Ok(Response::new(
-            self.logic.list(&principal, request.get_ref()).await?,
-        ))
+        let page = LetterPage::try_from(request.get_ref())?;
+        let (letters, next_page_token) = self.logic.list(&principal, &page).await?;
+        Ok(Response::new(ListDeadLettersResponse {
+            dead_letters: letters.iter().map(letter_proto).collect(),
+            next_page_token,
+        }))
     }
 
     async fn get_dead_letter(
@@ -70,9 +80,11 @@ impl DeadLetterService for DeadLetterApi {
         request: Request<GetDeadLetterRequest>,
     ) -> Result<Response<GetDeadLetterResponse>, Status> {
         let principal = principal(&request)?;
-        Ok(Response::new(
-            self.logic.get(&principal, request.get_ref().id).await?,
-        ))
+        let letter = self.logic.get(&principal, request.get_ref().id).await?;
+        Ok(Response::new(GetDeadLetterResponse {
+            dead_letter: Some(letter_proto(&letter)),
+            event: Event::decode(letter.payload.as_slice()).ok(),
+        }))
     }
 
     async fn replay_dead_letters(
@@ -80,7 +92,8 @@ impl DeadLetterService for DeadLetterApi {
         request: Request<ReplayDeadLettersRequest>,
     ) -> Result<Response<ReplayDeadLettersResponse>, Status> {
         let principal = principal(&request)?;
-        let replayed = self.logic.replay(&principal, request.get_ref()).await?;
+        let selection = Selection::new(request.get_ref().ids.clone(), None)?;
+        let replayed = self.logic.replay(&principal, &selection).await?;
         Ok(Response::new(ReplayDeadLettersResponse { replayed }))
     }
 
@@ -89,8 +102,52 @@ impl DeadLetterService for DeadLetterApi {
         request: Request<PurgeDeadLettersRequest>,
     ) -> Result<Response<PurgeDeadLettersResponse>, Status> {
         let principal = principal(&request)?;
-        let purged = self.logic.purge(&principal, request.get_ref()).await?;
+        let body = request.get_ref();
+        let selection = Selection::new(body.ids.clone(), letter_status(body.status)?)?;
+        let purged = self.logic.purge(&principal, &selection).await?;
         Ok(Response::new(PurgeDeadLettersResponse { purged }))
+    }
+}
+
+/// A wire status as a filter: unset means any.
+fn letter_status(status: i32) -> Result<Option<LetterStatus>, ApiError> {
+    match DeadLetterStatus::try_from(status) {
+        Ok(DeadLetterStatus::Unspecified) => Ok(None),
+        Ok(DeadLetterStatus::Failed) => Ok(Some(LetterStatus::Failed)),
+        Ok(DeadLetterStatus::Replayed) => Ok(Some(LetterStatus::Replayed)),
+        Err(_) => Err(ApiError::bad_field("status", "not a DeadLetterStatus")),
+    }
+}
+
+impl TryFrom<&ListDeadLettersRequest> for LetterPage {
+    type Error = ApiError;
+
+    fn try_from(request: &ListDeadLettersRequest) -> Result<Self, ApiError> {
+        Ok(LetterPage {
+            status: letter_status(request.status)?,
+            page_size: request.page_size,
+            page_token: request.page_token.clone(),
+        })
+    }
+}
+
+/// The wire form of a letter.
+fn letter_proto(letter: &EventLetter) -> DeadLetter {
+    DeadLetter {
+        id: letter.id,
+        event_id: letter.event_id.to_string(),
+        handler: letter.handler.clone(),
+        error: letter.error.clone(),
+        attempts: letter.attempts,
+        status: if letter.status == LetterStatus::Replayed.as_str() {
+            DeadLetterStatus::Replayed
+        } else {
+            DeadLetterStatus::Failed
+        } as i32,
+        create_time: Some(Timestamp::from(letter.created_at)),
+        update_time: Some(Timestamp::from(letter.updated_at)),
+        partition: letter.partition,
+        offset: letter.offset,
     }
 }
 
