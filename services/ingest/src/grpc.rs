@@ -6,18 +6,19 @@ use std::{future::Future, net::IpAddr};
 use boost_proto::ingest::v1::{
     AckLevel, GetLimitsRequest, GetLimitsResponse, IdentifyRequest, IdentifyResponse,
     IngestBatchRequest, IngestBatchResponse, IngestStreamRequest, IngestStreamResponse,
-    StreamError, TrackRequest, TrackResponse, ingest_service_server::IngestService,
+    TrackRequest, TrackResponse, ingest_service_server::IngestService,
 };
 use boost_server::{
     ApiError,
     auth::{Principal, principal},
 };
+use futures::StreamExt;
 use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming, metadata::MetadataMap};
 
 use crate::{
     rate_limit::Decision,
-    service::{IngestError, IngestLogic, StreamTotals, ack_level},
+    service::{IngestError, IngestLogic, ack_level},
 };
 
 /// The `IngestService` implementation.
@@ -193,40 +194,21 @@ impl IngestService for IngestApi {
     ) -> Result<Response<IngestStreamResponse>, Status> {
         let principal = principal(&request)?;
         let address = self.client_address(&request);
-        let mut stream = request.into_inner();
+        // Unreadable messages reach the service as the status they would
+        // get alone (an oversize one as RESOURCE_EXHAUSTED).
+        let messages = request.into_inner().map(|message| {
+            message
+                .map(|m| m.events)
+                .map_err(|s| boost_server::oversize::replacement(&s).unwrap_or(s))
+        });
         let logic = self.logic.clone();
-        // The loop runs in its own task so no produce is cut short by a hang-up.
-        // A message that cannot be read ends the stream, but the answer
-        // still accounts for every event read before it.
-        let totals = self.writes.spawn(async move {
-            let mut totals = StreamTotals::default();
-            loop {
-                match stream.message().await {
-                    Ok(Some(message)) => {
-                        logic
-                            .ingest_stream_message(&principal, address, message.events, &mut totals)
-                            .await;
-                        totals.response.messages += 1;
-                    }
-                    Ok(None) => break,
-                    Err(status) => {
-                        let status = boost_server::oversize::replacement(&status).unwrap_or(status);
-                        tracing::info!(code = ?status.code(), messages = totals.response.messages,
-                            "ingest stream stopped on an unreadable message");
-                        totals.response.error = Some(StreamError {
-                            code: status.code() as i32,
-                            message: status.message().to_string(),
-                            message_index: totals.response.messages,
-                        });
-                        break;
-                    }
-                }
-            }
-            totals
-        })
-        .await
-        .map_err(|e| Status::from(ApiError::internal("ingest stream task failed", &e)))?;
-        Ok(Response::new(totals.response))
+        // In its own task so no produce is cut short by a hang-up.
+        let answer = self
+            .writes
+            .spawn(async move { logic.ingest_stream(&principal, address, messages).await })
+            .await
+            .map_err(|e| Status::from(ApiError::internal("ingest stream task failed", &e)))?;
+        Ok(Response::new(answer))
     }
 
     async fn get_limits(

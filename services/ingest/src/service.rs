@@ -12,12 +12,13 @@ use boost_proto::{
     common::v1::{Event, EventBatchRecord},
     ingest::v1::{
         AckLevel, EventResult, EventStatus, GetLimitsResponse, IngestBatchResponse,
-        IngestStreamResponse,
+        IngestStreamResponse, StreamError,
     },
     prost::Message,
     prost_types::Timestamp,
 };
 use boost_server::{ApiError, ErrorCode, auth::Principal, error::RETRY_DELAY};
+use futures::{Stream, StreamExt};
 use tonic_types::ErrorDetails;
 
 use crate::{
@@ -112,7 +113,7 @@ pub const MAX_STREAM_REJECTIONS: usize = 1000;
 
 /// Running totals of one IngestStream.
 #[derive(Debug, Default)]
-pub struct StreamTotals {
+struct StreamTotals {
     /// The answer being built.
     pub response: IngestStreamResponse,
     /// Events received so far; the index of the next one.
@@ -370,10 +371,46 @@ impl IngestLogic {
         })
     }
 
+    /// IngestStream: each message of `messages` is admitted and ingested
+    /// like an IngestBatch at the broker level, and counted. A message that
+    /// cannot be read ends the stream, but the answer still accounts for
+    /// every event read before it (`messages`, `error`).
+    pub async fn ingest_stream<S>(
+        &self,
+        principal: &Principal,
+        address: Option<IpAddr>,
+        mut messages: S,
+    ) -> IngestStreamResponse
+    where
+        S: Stream<Item = Result<Vec<Event>, tonic::Status>> + Unpin,
+    {
+        let mut totals = StreamTotals::default();
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(events) => {
+                    self.ingest_stream_message(principal, address, events, &mut totals)
+                        .await;
+                    totals.response.messages += 1;
+                }
+                Err(status) => {
+                    tracing::info!(code = ?status.code(), messages = totals.response.messages,
+                        "ingest stream stopped on an unreadable message");
+                    totals.response.error = Some(StreamError {
+                        code: status.code() as i32,
+                        message: status.message().to_string(),
+                        message_index: totals.response.messages,
+                    });
+                    break;
+                }
+            }
+        }
+        totals.response
+    }
+
     /// Takes one IngestStream message. Never fails the stream: a message
     /// refused as a whole (bad count, rate limit, broker down, buffer full)
     /// becomes rejected events, retryable where sending again may work.
-    pub async fn ingest_stream_message(
+    async fn ingest_stream_message(
         &self,
         principal: &Principal,
         address: Option<IpAddr>,
