@@ -218,11 +218,7 @@ impl Consumer {
         let stored = self
             .retry(cancel, "load stored offset", || self.load_stored(partition))
             .await?
-            .unwrap_or(StoredOffset {
-                next_offset: offset,
-                last_record_sha256: None,
-                updated_at: std::time::SystemTime::UNIX_EPOCH,
-            });
+            .unwrap_or(StoredOffset::unstored(offset));
         self.checked_start(client, partition, stored, cancel).await
     }
 

@@ -3,13 +3,11 @@
 //! `boost-offsets` is the command line over these functions; a held
 //! processor notices the moved offset within a second and resumes.
 
-use std::time::SystemTime;
-
 use anyhow::Context;
 use boost_kafka::{
     KafkaArgs,
     client::{self, partition_client},
-    rskafka::client::{Client, partition::OffsetAt},
+    rskafka::client::Client,
 };
 use boost_storage::{
     Pool,
@@ -17,6 +15,12 @@ use boost_storage::{
 };
 
 use crate::offset_check::{self, LogView, OffsetConflict};
+
+/// Bytes one probe fetch may return (only the high watermark and at most
+/// one record are used).
+const PROBE_MAX_BYTES: i32 = 1 << 16;
+/// How long a probe fetch waits for data (ms; the broker refuses 0).
+const PROBE_WAIT_MS: i32 = 10;
 
 /// Where to move a partition's offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,12 +100,9 @@ impl Target {
         for partition in 0..self.partitions {
             let client = partition_client(&self.kafka, &self.topic, partition).await?;
             let stored = stored.remove(&partition);
-            let probe_at = stored.clone().unwrap_or(StoredOffset {
-                next_offset: 0,
-                last_record_sha256: None,
-                updated_at: SystemTime::UNIX_EPOCH,
-            });
-            let log = offset_check::probe(&client, &probe_at, 1 << 16, 10).await?;
+            let probe_at = stored.clone().unwrap_or(StoredOffset::unstored(0));
+            let log =
+                offset_check::probe(&client, &probe_at, PROBE_MAX_BYTES, PROBE_WAIT_MS).await?;
             let conflict = stored
                 .as_ref()
                 .and_then(|s| offset_check::check(s, &log).err());
@@ -130,8 +131,17 @@ impl Target {
             self.partitions
         );
         let client = partition_client(&self.kafka, &self.topic, partition).await?;
-        let log_start = client.get_offset(OffsetAt::Earliest).await?;
-        let (_, high_watermark) = client.fetch_records(log_start, 1..1024, 10).await?;
+        let LogView {
+            log_start,
+            high_watermark,
+            ..
+        } = offset_check::probe(
+            &client,
+            &StoredOffset::unstored(0),
+            PROBE_MAX_BYTES,
+            PROBE_WAIT_MS,
+        )
+        .await?;
         let to = match target {
             ResetTarget::LogStart => log_start,
             ResetTarget::Offset(offset) => offset,

@@ -46,6 +46,17 @@ pub struct PartitionProgress {
 }
 
 impl PartitionProgress {
+    /// A partition about to consume from `next_offset`, before any fetch.
+    fn starting_at(next_offset: i64) -> Self {
+        Self {
+            next_offset,
+            high_watermark: -1,
+            last_stored: None,
+            conflict: None,
+            last_progress: Instant::now(),
+        }
+    }
+
     /// Records the broker holds that are not stored yet.
     pub fn lag(&self) -> i64 {
         (self.high_watermark - self.next_offset).max(0)
@@ -93,16 +104,10 @@ impl Progress {
 
     /// A partition loop starts at `next_offset`.
     pub fn started(&self, partition: i32, next_offset: i64) {
-        self.partitions.lock().expect("progress lock").insert(
-            partition,
-            PartitionProgress {
-                next_offset,
-                high_watermark: -1,
-                last_stored: None,
-                conflict: None,
-                last_progress: Instant::now(),
-            },
-        );
+        self.partitions
+            .lock()
+            .expect("progress lock")
+            .insert(partition, PartitionProgress::starting_at(next_offset));
         self.mark_moved(partition);
     }
 
@@ -112,13 +117,7 @@ impl Progress {
         let mut partitions = self.partitions.lock().expect("progress lock");
         let p = partitions
             .entry(partition)
-            .or_insert_with(|| PartitionProgress {
-                next_offset,
-                high_watermark,
-                last_stored: None,
-                conflict: None,
-                last_progress: Instant::now(),
-            });
+            .or_insert_with(|| PartitionProgress::starting_at(next_offset));
         p.next_offset = next_offset;
         p.high_watermark = high_watermark;
         p.conflict = Some(reason);

@@ -39,6 +39,18 @@ pub struct StoredOffset {
     pub updated_at: SystemTime,
 }
 
+impl StoredOffset {
+    /// A position with no stored row behind it (nothing stored yet for the
+    /// partition), for checking `next_offset` against the broker's log.
+    pub fn unstored(next_offset: i64) -> Self {
+        Self {
+            next_offset,
+            last_record_sha256: None,
+            updated_at: SystemTime::UNIX_EPOCH,
+        }
+    }
+}
+
 impl From<&Row> for StoredOffset {
     fn from(row: &Row) -> Self {
         Self {
