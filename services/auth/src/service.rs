@@ -8,7 +8,7 @@ use boost_server::{
     ApiError,
     auth::{Principal, Scope},
     credentials,
-    paging::Pager,
+    paging::{PageError, Pager},
 };
 use boost_storage::{
     Pool, StorageError,
@@ -206,12 +206,8 @@ impl AuthLogic {
             page_size,
             DEFAULT_PAGE,
             MAX_PAGE,
-        )
-        .map_err(|e| invalid(e.field, e.reason))?;
-        let after = match pager
-            .after(page_token)
-            .map_err(|e| invalid(e.field, e.reason))?
-        {
+        )?;
+        let after = match pager.after(page_token)? {
             Some(cursor) => Some(parse_id("page_token", &cursor)?),
             None => None,
         };
@@ -496,6 +492,12 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> AuthError {
     AuthError::InvalidField {
         field,
         reason: reason.into(),
+    }
+}
+
+impl From<PageError> for AuthError {
+    fn from(err: PageError) -> Self {
+        invalid(err.field, err.reason)
     }
 }
 

@@ -154,8 +154,10 @@ fn filter_text(field: &'static str, value: &str) -> Result<Option<String>, Query
     Ok((!value.is_empty()).then(|| value.to_string()))
 }
 
-fn page_error(err: PageError) -> QueryError {
-    invalid(err.field, err.reason)
+impl From<PageError> for QueryError {
+    fn from(err: PageError) -> Self {
+        invalid(err.field, err.reason)
+    }
 }
 
 /// Read operations over a pool.
@@ -201,9 +203,8 @@ impl QueryLogic {
             request.page_size,
             DEFAULT_PAGE_SIZE,
             MAX_PAGE_SIZE,
-        )
-        .map_err(page_error)?;
-        let after = match pager.after(&request.page_token).map_err(page_error)? {
+        )?;
+        let after = match pager.after(&request.page_token)? {
             Some(text) => Some(
                 cursor::event(&text).ok_or_else(|| invalid("page_token", "not a page token"))?,
             ),
@@ -296,9 +297,8 @@ impl QueryLogic {
             request.page_size,
             DEFAULT_PAGE_SIZE,
             MAX_PAGE_SIZE,
-        )
-        .map_err(page_error)?;
-        let after = match pager.after(&request.page_token).map_err(page_error)? {
+        )?;
+        let after = match pager.after(&request.page_token)? {
             Some(text) => {
                 Some(cursor::user(&text).ok_or_else(|| invalid("page_token", "not a page token"))?)
             }
