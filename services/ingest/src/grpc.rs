@@ -1,24 +1,26 @@
-//! Thin tonic adapter for `boost.ingest.v1.IngestService`: principal, rate
-//! limit admission with `x-ratelimit-*` metadata, then the logic in its own task.
+//! Thin tonic adapter for `boost.ingest.v1.IngestService`: each RPC
+//! converts its request into a domain type ([`convert`]), runs the logic in
+//! its own task, and converts the answer back with the `x-ratelimit-*`
+//! metadata of its admission.
+
+mod convert;
 
 use std::{future::Future, net::IpAddr};
 
 use boost_proto::ingest::v1::{
-    AckLevel, GetLimitsRequest, GetLimitsResponse, IdentifyRequest, IdentifyResponse,
-    IngestBatchRequest, IngestBatchResponse, IngestStreamRequest, IngestStreamResponse,
-    TrackRequest, TrackResponse, ingest_service_server::IngestService,
+    GetLimitsRequest, GetLimitsResponse, IdentifyRequest, IdentifyResponse, IngestBatchRequest,
+    IngestBatchResponse, IngestStreamRequest, IngestStreamResponse, TrackRequest, TrackResponse,
+    ingest_service_server::IngestService,
 };
-use boost_server::{
-    ApiError,
-    auth::{Principal, principal},
-};
+use boost_server::{ApiError, auth::principal};
 use futures::StreamExt;
 use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming, metadata::MetadataMap};
 
 use crate::{
+    model::{Admitted, Batch, OneEvent, Sender, Unreadable},
     rate_limit::Decision,
-    service::{IngestError, IngestLogic, ack_level},
+    service::{IngestError, IngestLogic},
 };
 
 /// The `IngestService` implementation.
@@ -74,21 +76,12 @@ impl IngestApi {
         request.remote_addr().map(|a| a.ip())
     }
 
-    /// Who is calling, and whether `events` more fit their rate limits: the
-    /// principal and the decision for the `x-ratelimit-*` metadata.
-    async fn admit<T>(
-        &self,
-        request: &Request<T>,
-        events: usize,
-    ) -> Result<(Principal, Option<Decision>), Status> {
-        let principal = principal(request)?;
-        let address = self.client_address(request);
-        let decision = self
-            .logic
-            .admit(&principal, address, events)
-            .await
-            .map_err(status)?;
-        Ok((principal, decision))
+    /// Who is calling: the principal and the address for per-address limits.
+    fn sender<T>(&self, request: &Request<T>) -> Result<Sender, Status> {
+        Ok(Sender {
+            principal: principal(request)?,
+            address: self.client_address(request),
+        })
     }
 }
 
@@ -120,17 +113,17 @@ fn status(err: IngestError) -> Status {
 }
 
 /// The answer with the rate-limit metadata of its admission.
-fn respond<T>(body: T, decision: Option<Decision>) -> Response<T> {
-    let mut response = Response::new(body);
-    if let Some(decision) = decision {
+fn respond<T, U>(admitted: Admitted<T>, wire: impl FnOnce(T) -> U) -> Response<U> {
+    let mut response = Response::new(wire(admitted.answer));
+    if let Some(decision) = admitted.decision {
         rate_headers(response.metadata_mut(), &decision);
     }
     response
 }
 
-/// The request's ack level; an unknown value is INVALID_ARGUMENT before any work.
-fn requested_ack(value: i32) -> Result<AckLevel, Status> {
-    ack_level(value).map_err(|e| Status::from(ApiError::bad_field(e.field, e.reason)))
+/// A request's conversion error as the status it gets.
+fn invalid(err: crate::validate::FieldError) -> Status {
+    status(IngestError::Invalid(err))
 }
 
 #[tonic::async_trait]
@@ -139,76 +132,69 @@ impl IngestService for IngestApi {
         &self,
         request: Request<TrackRequest>,
     ) -> Result<Response<TrackResponse>, Status> {
-        let ack = requested_ack(request.get_ref().ack)?;
-        let (principal, decision) = self.admit(&request, 1).await?;
-        let event = request.into_inner().event;
+        let sender = self.sender(&request)?;
+        let event = OneEvent::try_from(request.into_inner()).map_err(invalid)?;
         let logic = self.logic.clone();
-        let result = self
-            .detached(async move { logic.track(&principal, event, ack).await })
+        let admitted = self
+            .detached(async move { logic.track(&sender, event).await })
             .await?;
-        Ok(respond(
-            TrackResponse {
-                result: Some(result),
-            },
-            decision,
-        ))
+        Ok(respond(admitted, |outcome| TrackResponse {
+            result: Some(convert::event_result(outcome)),
+        }))
     }
 
     async fn identify(
         &self,
         request: Request<IdentifyRequest>,
     ) -> Result<Response<IdentifyResponse>, Status> {
-        let ack = requested_ack(request.get_ref().ack)?;
-        let (principal, decision) = self.admit(&request, 1).await?;
-        let event = request.into_inner().event;
+        let sender = self.sender(&request)?;
+        let event = OneEvent::try_from(request.into_inner()).map_err(invalid)?;
         let logic = self.logic.clone();
-        let result = self
-            .detached(async move { logic.identify(&principal, event, ack).await })
+        let admitted = self
+            .detached(async move { logic.identify(&sender, event).await })
             .await?;
-        Ok(respond(
-            IdentifyResponse {
-                result: Some(result),
-            },
-            decision,
-        ))
+        Ok(respond(admitted, |outcome| IdentifyResponse {
+            result: Some(convert::event_result(outcome)),
+        }))
     }
 
     async fn ingest_batch(
         &self,
         request: Request<IngestBatchRequest>,
     ) -> Result<Response<IngestBatchResponse>, Status> {
-        let ack = requested_ack(request.get_ref().ack)?;
-        let events = request.get_ref().events.len();
-        let (principal, decision) = self.admit(&request, events).await?;
-        let events = request.into_inner().events;
+        let sender = self.sender(&request)?;
+        let batch = Batch::try_from(request.into_inner()).map_err(invalid)?;
         let logic = self.logic.clone();
-        let response = self
-            .detached(async move { logic.ingest_batch(&principal, events, ack).await })
+        let admitted = self
+            .detached(async move { logic.ingest_batch(&sender, batch).await })
             .await?;
-        Ok(respond(response, decision))
+        Ok(respond(admitted, convert::batch_response))
     }
 
     async fn ingest_stream(
         &self,
         request: Request<Streaming<IngestStreamRequest>>,
     ) -> Result<Response<IngestStreamResponse>, Status> {
-        let principal = principal(&request)?;
-        let address = self.client_address(&request);
+        let sender = self.sender(&request)?;
         // Unreadable messages reach the service as the status they would
         // get alone (an oversize one as RESOURCE_EXHAUSTED).
         let messages = request.into_inner().map(|message| {
-            message
-                .map(|m| m.events)
-                .map_err(|s| boost_server::oversize::replacement(&s).unwrap_or(s))
+            message.map(|m| m.events).map_err(|s| {
+                let s = boost_server::oversize::replacement(&s).unwrap_or(s);
+                Unreadable {
+                    code: s.code() as i32,
+                    message: s.message().to_string(),
+                }
+            })
         });
         let logic = self.logic.clone();
         // In its own task so no produce is cut short by a hang-up.
-        let answer = self
+        let summary = self
             .writes
-            .spawn(async move { logic.ingest_stream(&principal, address, messages).await })
+            .spawn(async move { logic.ingest_stream(&sender, messages).await })
             .await
             .map_err(|e| Status::from(ApiError::internal("ingest stream task failed", &e)))?;
-        Ok(Response::new(answer))
+        Ok(Response::new(convert::stream_response(summary)))
     }
 
     async fn get_limits(
@@ -216,6 +202,7 @@ impl IngestService for IngestApi {
         request: Request<GetLimitsRequest>,
     ) -> Result<Response<GetLimitsResponse>, Status> {
         let principal = principal(&request)?;
-        Ok(Response::new(self.logic.limits(&principal).await))
+        let view = self.logic.limits(&principal).await;
+        Ok(Response::new(convert::limits_response(view)))
     }
 }

@@ -4,15 +4,18 @@
 //! - [`validate`]: event limits and field-by-field validation
 //! - [`dedup`]: the Redis fast path for DUPLICATE
 //! - [`rate_limit`]: per-project sliding-window limits, Redis with a local fallback
-//! - [`service`]: plain async functions (validate → produce → acknowledge)
+//! - [`model`]: the domain types the service speaks (checked requests, per-event outcomes)
+//! - [`service`]: admission, validation, dedup, produce, acknowledge, on domain types
 //! - [`commit_wait`]: the processor's stored watermarks, for COMMITTED acknowledgements
-//! - [`grpc`]: the thin `IngestService` adapter
+//! - [`grpc`]: the thin `IngestService` adapter; its `convert` module turns
+//!   protobuf requests into model types (naming bad fields) and answers back
 //! - [`run`]: builds everything and serves; used by `main` and by tests
 
 pub mod commit_wait;
 pub mod config;
 pub mod dedup;
 pub mod grpc;
+pub mod model;
 pub mod rate_limit;
 pub mod service;
 pub mod validate;

@@ -1,19 +1,16 @@
-//! Ingest domain logic: validate, drop duplicates early, pack events into
-//! Kafka records per partition, answer per event once the broker has them.
+//! Ingest domain logic: admit (rate limits), validate, drop duplicates
+//! early, pack events into Kafka records per partition, answer per event
+//! once the broker has them. It takes and returns the domain types of
+//! [`crate::model`].
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
-    net::IpAddr,
     time::{Duration, SystemTime},
 };
 
 use boost_kafka::{ProduceError, Producer, producer::MAX_RECORD_BYTES};
 use boost_proto::{
     common::v1::{Event, EventBatchRecord},
-    ingest::v1::{
-        AckLevel, EventResult, EventStatus, GetLimitsResponse, IngestBatchResponse,
-        IngestStreamResponse, StreamError,
-    },
     prost::Message,
     prost_types::Timestamp,
 };
@@ -24,6 +21,10 @@ use tonic_types::ErrorDetails;
 use crate::{
     commit_wait::StoredWatermarks,
     dedup::Dedup,
+    model::{
+        Ack, Admitted, Batch, BatchOutcome, EventOutcome, LimitsView, OneEvent, Rejection, Sender,
+        StreamSummary, Unreadable, Verdict,
+    },
     rate_limit::{Decision, RateLimiter, Subject},
     validate::{ANY_KIND, FieldError, IDENTIFY, KindRule, Limits, TRACK, validate_event},
 };
@@ -49,21 +50,24 @@ pub enum IngestError {
 
 impl IngestError {
     /// How an event refused for this reason is reported inside a batch or
-    /// stream answer: (field, reason, retryable).
-    fn as_rejection(&self) -> (String, String, bool) {
+    /// stream answer.
+    fn as_rejection(&self) -> Rejection {
+        let whole = |reason: String| Rejection {
+            field: String::new(),
+            reason,
+            retryable: true,
+        };
         match self {
-            IngestError::Invalid(e) => (e.field.clone(), e.reason.clone(), false),
-            IngestError::Produce(ProduceError::BufferFull) => (
-                String::new(),
-                "ingest buffer full, retry later".into(),
-                true,
-            ),
-            IngestError::Produce(_) => (
-                String::new(),
-                "broker did not acknowledge, retry later".into(),
-                true,
-            ),
-            IngestError::RateLimited { .. } => (String::new(), self.to_string(), true),
+            IngestError::Invalid(e) => Rejection {
+                field: e.field.clone(),
+                reason: e.reason.clone(),
+                retryable: false,
+            },
+            IngestError::Produce(ProduceError::BufferFull) => {
+                whole("ingest buffer full, retry later".into())
+            }
+            IngestError::Produce(_) => whole("broker did not acknowledge, retry later".into()),
+            IngestError::RateLimited { .. } => whole(self.to_string()),
         }
     }
 }
@@ -111,20 +115,11 @@ impl From<IngestError> for ApiError {
 /// Most rejected events an IngestStream answer lists (the totals count all).
 pub const MAX_STREAM_REJECTIONS: usize = 1000;
 
-/// Running totals of one IngestStream.
-#[derive(Debug, Default)]
-struct StreamTotals {
-    /// The answer being built.
-    pub response: IngestStreamResponse,
-    /// Events received so far; the index of the next one.
-    pub received: u64,
-}
-
-impl StreamTotals {
-    fn reject(&mut self, result: EventResult) {
-        self.response.rejected += 1;
-        if self.response.rejected_results.len() < MAX_STREAM_REJECTIONS {
-            self.response.rejected_results.push(result);
+impl StreamSummary {
+    fn reject(&mut self, outcome: EventOutcome) {
+        self.rejected += 1;
+        if self.rejections.len() < MAX_STREAM_REJECTIONS {
+            self.rejections.push(outcome);
         }
     }
 }
@@ -155,42 +150,11 @@ pub struct Committed {
     pub timeout: Duration,
 }
 
-/// Reads a request's `ack` field.
-pub fn ack_level(value: i32) -> Result<AckLevel, FieldError> {
-    match AckLevel::try_from(value) {
-        Ok(AckLevel::Unspecified | AckLevel::Broker) => Ok(AckLevel::Broker),
-        Ok(AckLevel::Committed) => Ok(AckLevel::Committed),
-        Err(_) => Err(FieldError {
-            field: "ack".into(),
-            reason: "must be ACK_LEVEL_BROKER or ACK_LEVEL_COMMITTED".into(),
-        }),
-    }
-}
-
-fn result(index: u32, event_id: String, status: EventStatus) -> EventResult {
-    EventResult {
-        event_id,
-        status: status as i32,
+fn outcome(index: u32, event_id: String, verdict: Verdict) -> EventOutcome {
+    EventOutcome {
         index,
-        ..Default::default()
-    }
-}
-
-fn rejected(
-    index: u32,
-    event_id: String,
-    field: String,
-    reason: String,
-    retryable: bool,
-) -> EventResult {
-    EventResult {
         event_id,
-        status: EventStatus::Rejected as i32,
-        field,
-        reason,
-        retryable,
-        index,
-        stored: false,
+        verdict,
     }
 }
 
@@ -218,18 +182,14 @@ impl IngestLogic {
     /// the API key's and the client address's: `Ok(decision)` to proceed,
     /// carrying the tightest limit for the `x-ratelimit-*` metadata;
     /// `RateLimited` naming the limit that refused.
-    pub async fn admit(
-        &self,
-        principal: &Principal,
-        address: Option<IpAddr>,
-        events: usize,
-    ) -> Result<Option<Decision>, IngestError> {
+    async fn admit(&self, sender: &Sender, events: usize) -> Result<Option<Decision>, IngestError> {
         let events = events as u64;
+        let principal = &sender.principal;
         let mut subjects = vec![(Subject::Project(principal.project_id), events)];
         if let Some(key) = principal.api_key_id {
             subjects.push((Subject::Key(key), events));
         }
-        if let Some(address) = address {
+        if let Some(address) = sender.address {
             subjects.push((Subject::Address(address), events));
         }
         let decisions = self.limiter.check(subjects).await;
@@ -246,78 +206,83 @@ impl IngestLogic {
     }
 
     /// The published limits and the project's current rate-limit usage.
-    pub async fn limits(&self, principal: &Principal) -> GetLimitsResponse {
-        let rate = self.limiter.limits();
-        let usage = self
-            .limiter
-            .usage(Subject::Project(principal.project_id))
-            .await;
-        GetLimitsResponse {
-            max_event_bytes: self.limits.max_event_bytes as u32,
-            max_batch_events: self.limits.max_batch_events as u32,
-            max_property_depth: self.limits.max_property_depth as u32,
-            max_properties: self.limits.max_properties as u32,
-            max_future_skew_ms: self.limits.max_future_skew.as_millis() as u64,
-            max_event_age_ms: self.limits.max_event_age.as_millis() as u64,
-            rate_limit_events: rate.project,
-            rate_limit_key_events: rate.key,
-            rate_limit_user_events: rate.user,
-            rate_limit_address_events: rate.address,
-            rate_limit_window_ms: rate.window.as_millis() as u64,
-            rate_limit_remaining: usage.map_or(0, |u| u.remaining),
-            rate_limit_reset_seconds: usage.map_or(0, |u| u.reset_secs),
+    pub async fn limits(&self, principal: &Principal) -> LimitsView {
+        LimitsView {
+            events: self.limits.clone(),
+            rate: self.limiter.limits(),
+            usage: self
+                .limiter
+                .usage(Subject::Project(principal.project_id))
+                .await,
         }
     }
 
-    /// One product event; an invalid event is INVALID_ARGUMENT.
+    /// One product event, admitted against the rate limits; an invalid
+    /// event is INVALID_ARGUMENT.
     pub async fn track(
         &self,
-        principal: &Principal,
-        event: Option<Event>,
-        ack: AckLevel,
-    ) -> Result<EventResult, IngestError> {
-        self.single(principal, event, TRACK, ack).await
+        sender: &Sender,
+        request: OneEvent,
+    ) -> Result<Admitted<EventOutcome>, IngestError> {
+        self.single(sender, request, TRACK).await
     }
 
-    /// One identify event (`user_id` required); an invalid event is INVALID_ARGUMENT.
+    /// One identify event (`user_id` required), admitted against the rate
+    /// limits; an invalid event is INVALID_ARGUMENT.
     pub async fn identify(
         &self,
-        principal: &Principal,
-        event: Option<Event>,
-        ack: AckLevel,
-    ) -> Result<EventResult, IngestError> {
-        self.single(principal, event, IDENTIFY, ack).await
+        sender: &Sender,
+        request: OneEvent,
+    ) -> Result<Admitted<EventOutcome>, IngestError> {
+        self.single(sender, request, IDENTIFY).await
     }
 
     async fn single(
         &self,
-        principal: &Principal,
-        event: Option<Event>,
+        sender: &Sender,
+        request: OneEvent,
         rule: KindRule,
-        ack: AckLevel,
-    ) -> Result<EventResult, IngestError> {
-        let event = event.ok_or_else(|| FieldError {
-            field: "event".into(),
-            reason: "is required".into(),
-        })?;
-        let event = validate_event(event, rule, &self.limits, SystemTime::now(), "event")?;
-        let mut results = self.submit(principal, vec![(0, event)], ack).await;
-        let outcome = results.pop().expect("one result per event");
-        match outcome {
-            Submitted::Done(result) => Ok(result),
+    ) -> Result<Admitted<EventOutcome>, IngestError> {
+        let decision = self.admit(sender, 1).await?;
+        let event = validate_event(
+            request.event,
+            rule,
+            &self.limits,
+            SystemTime::now(),
+            "event",
+        )?;
+        let mut results = self
+            .submit(&sender.principal, vec![(0, event)], request.ack)
+            .await;
+        match results.pop().expect("one result per event") {
+            Submitted::Done(answer) => Ok(Admitted { answer, decision }),
             Submitted::Failed { error, .. } => Err(error),
         }
     }
 
-    /// Many events, answered per event. The whole call fails only when the
-    /// request itself is invalid, or when no event could be written because
-    /// the broker is down or the buffer full.
+    /// Many events, admitted against the rate limits as a whole, answered
+    /// per event. The whole call fails only when the request itself is
+    /// invalid or refused, or when no event could be written because the
+    /// broker is down or the buffer full.
     pub async fn ingest_batch(
+        &self,
+        sender: &Sender,
+        batch: Batch,
+    ) -> Result<Admitted<BatchOutcome>, IngestError> {
+        let decision = self.admit(sender, batch.events.len()).await?;
+        let answer = self
+            .write_batch(&sender.principal, batch.events, batch.ack)
+            .await?;
+        Ok(Admitted { answer, decision })
+    }
+
+    /// Validates and writes one batch already admitted.
+    async fn write_batch(
         &self,
         principal: &Principal,
         events: Vec<Event>,
-        ack: AckLevel,
-    ) -> Result<IngestBatchResponse, IngestError> {
+        ack: Ack,
+    ) -> Result<BatchOutcome, IngestError> {
         if events.is_empty() || events.len() > self.limits.max_batch_events {
             return Err(FieldError {
                 field: "events".into(),
@@ -337,12 +302,16 @@ impl IngestLogic {
             let event_id = event.event_id.clone();
             match validate_event(event, ANY_KIND, &self.limits, now, &format!("events[{i}]")) {
                 Ok(event) => valid.push((index, event)),
-                Err(e) => results.push(rejected(index, event_id, e.field, e.reason, false)),
+                Err(e) => results.push(outcome(
+                    index,
+                    event_id,
+                    Verdict::Rejected(IngestError::from(e).as_rejection()),
+                )),
             }
         }
         let mut failures = Vec::new();
-        for outcome in self.submit(principal, valid, ack).await {
-            match outcome {
+        for submitted in self.submit(principal, valid, ack).await {
+            match submitted {
                 Submitted::Done(result) => results.push(result),
                 Submitted::Failed {
                     index,
@@ -356,94 +325,83 @@ impl IngestLogic {
             return Err(failures.swap_remove(0).2);
         }
         for (index, event_id, err) in failures {
-            let (field, reason, retryable) = err.as_rejection();
-            results.push(rejected(index, event_id, field, reason, retryable));
+            results.push(outcome(
+                index,
+                event_id,
+                Verdict::Rejected(err.as_rejection()),
+            ));
         }
         results.sort_by_key(|r| r.index);
-        let count = |status: EventStatus| {
-            results.iter().filter(|r| r.status == status as i32).count() as u32
-        };
-        Ok(IngestBatchResponse {
-            accepted: count(EventStatus::Accepted),
-            duplicates: count(EventStatus::Duplicate),
-            rejected: count(EventStatus::Rejected),
-            results,
-        })
+        Ok(BatchOutcome { results })
     }
 
     /// IngestStream: each message of `messages` is admitted and ingested
     /// like an IngestBatch at the broker level, and counted. A message that
     /// cannot be read ends the stream, but the answer still accounts for
-    /// every event read before it (`messages`, `error`).
-    pub async fn ingest_stream<S>(
-        &self,
-        principal: &Principal,
-        address: Option<IpAddr>,
-        mut messages: S,
-    ) -> IngestStreamResponse
+    /// every event read before it (`messages`, `stopped`).
+    pub async fn ingest_stream<S>(&self, sender: &Sender, mut messages: S) -> StreamSummary
     where
-        S: Stream<Item = Result<Vec<Event>, tonic::Status>> + Unpin,
+        S: Stream<Item = Result<Vec<Event>, Unreadable>> + Unpin,
     {
-        let mut totals = StreamTotals::default();
+        let mut summary = StreamSummary::default();
+        let mut received = 0u64;
         while let Some(message) = messages.next().await {
             match message {
                 Ok(events) => {
-                    self.ingest_stream_message(principal, address, events, &mut totals)
+                    let offset = received as u32;
+                    received += events.len() as u64;
+                    self.ingest_stream_message(sender, events, offset, &mut summary)
                         .await;
-                    totals.response.messages += 1;
+                    summary.messages += 1;
                 }
-                Err(status) => {
-                    tracing::info!(code = ?status.code(), messages = totals.response.messages,
-                        "ingest stream stopped on an unreadable message");
-                    totals.response.error = Some(StreamError {
-                        code: status.code() as i32,
-                        message: status.message().to_string(),
-                        message_index: totals.response.messages,
-                    });
+                Err(unreadable) => {
+                    tracing::info!(
+                        code = unreadable.code,
+                        messages = summary.messages,
+                        "ingest stream stopped on an unreadable message"
+                    );
+                    summary.stopped = Some((summary.messages, unreadable));
                     break;
                 }
             }
         }
-        totals.response
+        summary
     }
 
-    /// Takes one IngestStream message. Never fails the stream: a message
-    /// refused as a whole (bad count, rate limit, broker down, buffer full)
-    /// becomes rejected events, retryable where sending again may work.
+    /// Takes one IngestStream message whose first event has index `offset`
+    /// in the stream. Never fails the stream: a message refused as a whole
+    /// (bad count, rate limit, broker down, buffer full) becomes rejected
+    /// events, retryable where sending again may work.
     async fn ingest_stream_message(
         &self,
-        principal: &Principal,
-        address: Option<IpAddr>,
+        sender: &Sender,
         events: Vec<Event>,
-        totals: &mut StreamTotals,
+        offset: u32,
+        summary: &mut StreamSummary,
     ) {
-        let offset = totals.received as u32;
-        totals.received += events.len() as u64;
         let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
-        let outcome = match self.admit(principal, address, events.len()).await {
-            Ok(_) => self.ingest_batch(principal, events, AckLevel::Broker).await,
-            Err(refused) => Err(refused),
+        let batch = Batch {
+            events,
+            ack: Ack::Broker,
         };
-        match outcome {
-            Ok(answer) => {
-                totals.response.accepted += u64::from(answer.accepted);
-                totals.response.duplicates += u64::from(answer.duplicates);
+        match self.ingest_batch(sender, batch).await {
+            Ok(Admitted { answer, .. }) => {
+                summary.accepted += answer.accepted() as u64;
+                summary.duplicates += answer.duplicates() as u64;
                 for mut result in answer.results {
-                    if result.status == EventStatus::Rejected as i32 {
+                    if result.is_rejected() {
                         result.index += offset;
-                        totals.reject(result);
+                        summary.reject(result);
                     }
                 }
             }
             Err(err) => {
-                let (field, reason, retryable) = err.as_rejection();
+                let rejection = err.as_rejection();
                 for (i, event_id) in ids.into_iter().enumerate() {
-                    totals.reject(rejected(
+                    summary.reject(outcome(
                         offset + i as u32,
                         event_id,
-                        field.clone(),
-                        reason.clone(),
-                        retryable,
+                        Verdict::Rejected(rejection.clone()),
                     ));
                 }
             }
@@ -507,7 +465,7 @@ impl IngestLogic {
         &self,
         principal: &Principal,
         events: Vec<(u32, Event)>,
-        ack: AckLevel,
+        ack: Ack,
     ) -> Vec<Submitted> {
         let project = principal.project_id;
         let mut outcomes = Vec::with_capacity(events.len());
@@ -519,10 +477,10 @@ impl IngestLogic {
                 if in_request.insert(event.event_id.clone()) {
                     Some((index, event))
                 } else {
-                    outcomes.push(Submitted::Done(result(
+                    outcomes.push(Submitted::Done(outcome(
                         index,
                         event.event_id,
-                        EventStatus::Duplicate,
+                        Verdict::Duplicate,
                     )));
                     None
                 }
@@ -534,10 +492,10 @@ impl IngestLogic {
         let mut groups: BTreeMap<i32, Vec<(u32, Event)>> = BTreeMap::new();
         for ((index, event), seen) in events.into_iter().zip(seen) {
             if seen {
-                outcomes.push(Submitted::Done(result(
+                outcomes.push(Submitted::Done(outcome(
                     index,
                     event.event_id,
-                    EventStatus::Duplicate,
+                    Verdict::Duplicate,
                 )));
             } else {
                 // One user's events share a partition, which keeps them in order.
@@ -591,7 +549,7 @@ impl IngestLogic {
         self.dedup.mark(project, &accepted).await;
         // One deadline for the whole call: the waits run side by side.
         let stored = futures::future::join_all(sent_records.iter().map(|(record, _)| async {
-            ack == AckLevel::Committed
+            ack == Ack::Committed
                 && self
                     .committed
                     .watermarks
@@ -601,9 +559,11 @@ impl IngestLogic {
         .await;
         for ((_, indexes), stored) in sent_records.into_iter().zip(stored) {
             for (index, event_id) in indexes {
-                let mut accepted = result(index, event_id, EventStatus::Accepted);
-                accepted.stored = stored;
-                outcomes.push(Submitted::Done(accepted));
+                outcomes.push(Submitted::Done(outcome(
+                    index,
+                    event_id,
+                    Verdict::Accepted { stored },
+                )));
             }
         }
         outcomes
@@ -613,7 +573,7 @@ impl IngestLogic {
 /// What became of one submitted event.
 enum Submitted {
     /// Accepted or duplicate.
-    Done(EventResult),
+    Done(EventOutcome),
     /// Not written.
     Failed {
         /// Position of the event in the request.
