@@ -1,4 +1,8 @@
-//! Thin tonic adapter for `boost.query.v1.QueryService`.
+//! Thin tonic adapter for `boost.query.v1.QueryService`: each RPC converts
+//! its request into a domain type ([`convert`]), calls [`crate::service`],
+//! and converts the answer back.
+
+mod convert;
 
 use std::{
     pin::Pin,
@@ -18,7 +22,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::{Request, Response, Status};
 
 use crate::{
-    service::{QueryError, QueryLogic, to_proto},
+    model::{AggregateQuery, EventListing, PageAsk, QueryError},
+    service::QueryLogic,
     tail::Tail,
 };
 
@@ -67,12 +72,13 @@ impl QueryService for QueryApi {
         request: Request<ListEventsRequest>,
     ) -> Result<Response<ListEventsResponse>, Status> {
         let principal = principal(&request)?;
-        let response = self
+        let listing = EventListing::try_from(request.get_ref()).map_err(status)?;
+        let page = self
             .logic
-            .list_events(&principal, request.get_ref())
+            .list_events(&principal, &listing)
             .await
             .map_err(status)?;
-        Ok(Response::new(response))
+        Ok(Response::new(convert::event_page(page)))
     }
 
     async fn get_event(
@@ -80,12 +86,13 @@ impl QueryService for QueryApi {
         request: Request<GetEventRequest>,
     ) -> Result<Response<GetEventResponse>, Status> {
         let principal = principal(&request)?;
-        let response = self
+        let event_id = convert::event_id(&request.get_ref().event_id).map_err(status)?;
+        let found = self
             .logic
-            .get_event(&principal, &request.get_ref().event_id)
+            .get_event(&principal, event_id)
             .await
             .map_err(status)?;
-        Ok(Response::new(response))
+        Ok(Response::new(convert::found_event(found)))
     }
 
     async fn get_user(
@@ -93,12 +100,15 @@ impl QueryService for QueryApi {
         request: Request<GetUserRequest>,
     ) -> Result<Response<GetUserResponse>, Status> {
         let principal = principal(&request)?;
+        let user_id = convert::user_id(&request.get_ref().user_id).map_err(status)?;
         let user = self
             .logic
-            .get_user(&principal, &request.get_ref().user_id)
+            .get_user(&principal, user_id)
             .await
             .map_err(status)?;
-        Ok(Response::new(GetUserResponse { user: Some(user) }))
+        Ok(Response::new(GetUserResponse {
+            user: Some(convert::user(user)),
+        }))
     }
 
     async fn list_users(
@@ -106,12 +116,16 @@ impl QueryService for QueryApi {
         request: Request<ListUsersRequest>,
     ) -> Result<Response<ListUsersResponse>, Status> {
         let principal = principal(&request)?;
-        let response = self
+        let page = PageAsk {
+            size: request.get_ref().page_size,
+            token: request.get_ref().page_token.clone(),
+        };
+        let users = self
             .logic
-            .list_users(&principal, request.get_ref())
+            .list_users(&principal, &page)
             .await
             .map_err(status)?;
-        Ok(Response::new(response))
+        Ok(Response::new(convert::user_page(users)))
     }
 
     async fn aggregate(
@@ -119,12 +133,13 @@ impl QueryService for QueryApi {
         request: Request<AggregateRequest>,
     ) -> Result<Response<AggregateResponse>, Status> {
         let principal = principal(&request)?;
-        let response = self
+        let query = AggregateQuery::try_from(request.get_ref()).map_err(status)?;
+        let aggregation = self
             .logic
-            .aggregate(&principal, request.get_ref())
+            .aggregate(&principal, &query)
             .await
             .map_err(status)?;
-        Ok(Response::new(response))
+        Ok(Response::new(convert::aggregation(aggregation)))
     }
 
     async fn get_metrics(
@@ -132,8 +147,8 @@ impl QueryService for QueryApi {
         request: Request<GetMetricsRequest>,
     ) -> Result<Response<GetMetricsResponse>, Status> {
         let principal = principal(&request)?;
-        let response = self.logic.metrics(&principal).await.map_err(status)?;
-        Ok(Response::new(response))
+        let metrics = self.logic.metrics(&principal).await.map_err(status)?;
+        Ok(Response::new(convert::metrics(metrics)))
     }
 
     type TailEventsStream = Pin<Box<dyn Stream<Item = Result<TailEventsResponse, Status>> + Send>>;
@@ -143,14 +158,11 @@ impl QueryService for QueryApi {
         request: Request<TailEventsRequest>,
     ) -> Result<Response<Self::TailEventsStream>, Status> {
         let principal = principal(&request)?;
-        let filter = self
-            .logic
-            .tail_filter(&principal, request.get_ref().filter.as_ref())
-            .map_err(status)?;
+        let criteria = convert::criteria(request.get_ref().filter.as_ref()).map_err(status)?;
         let (sender, receiver) = mpsc::channel(4);
         let tail = Tail {
             logic: self.logic.clone(),
-            filter,
+            filter: self.logic.tail_filter(&principal, &criteria),
             poll: self.tail_poll,
             until: Instant::now() + self.tail_max,
         };
@@ -158,7 +170,7 @@ impl QueryService for QueryApi {
         let answers = ReceiverStream::new(receiver).map(|batch| {
             batch
                 .map(|rows| TailEventsResponse {
-                    events: rows.into_iter().map(to_proto).collect(),
+                    events: rows.into_iter().map(convert::stored_event).collect(),
                 })
                 .map_err(status)
         });

@@ -2,14 +2,17 @@
 //!
 //! - [`config`]: flags and env vars
 //! - [`cursor`]: the listings' keyset cursors as text (page tokens wrap them)
-//! - [`service`]: plain async functions (validate request → repository → proto)
+//! - [`model`]: the domain types the service speaks (checked requests, rows, counts)
+//! - [`service`]: the reads, on domain types (→ repository in `boost_storage` → SQL)
 //! - [`tail`]: TailEvents' polling loop, in domain rows
-//! - [`grpc`]: the thin `QueryService` adapter
+//! - [`grpc`]: the thin `QueryService` adapter; its `convert` module turns
+//!   protobuf requests into model types (naming bad fields) and answers back
 //! - [`run`]: builds everything and serves; used by `main` and by tests
 
 pub mod config;
 pub mod cursor;
 pub mod grpc;
+pub mod model;
 pub mod service;
 pub mod tail;
 

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::service::{QueryError, QueryLogic};
+use crate::{model::QueryError, service::QueryLogic};
 
 /// Rows one tail poll reads at most.
 const TAIL_BATCH: i64 = 2000;

@@ -10,15 +10,11 @@ use uuid::Uuid;
 
 use crate::StorageError;
 
-/// Which events of one project; `None` fields match everything.
-#[derive(Debug, Clone)]
-pub struct EventFilter {
-    /// Tenant (always required).
-    pub project_id: Uuid,
-    /// Inclusive lower bound on `occurred_at`.
-    pub start: SystemTime,
-    /// Exclusive upper bound on `occurred_at`.
-    pub end: SystemTime,
+/// What narrows a listing besides tenant and time; `None` fields match
+/// everything. Requests carry this (the query service's model); the tenant
+/// is added from the caller's credential, never from the request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Criteria {
     /// Exact service.
     pub service: Option<String>,
     /// Exact type.
@@ -33,6 +29,20 @@ pub struct EventFilter {
     pub properties: Option<serde_json::Value>,
 }
 
+/// Which events of one project: the tenant, `[start, end)` of
+/// `occurred_at`, and the [`Criteria`].
+#[derive(Debug, Clone)]
+pub struct EventFilter {
+    /// Tenant (always required).
+    pub project_id: Uuid,
+    /// Inclusive lower bound on `occurred_at`.
+    pub start: SystemTime,
+    /// Exclusive upper bound on `occurred_at`.
+    pub end: SystemTime,
+    /// Everything else.
+    pub criteria: Criteria,
+}
+
 impl EventFilter {
     /// Everything of `project_id` in `[start, end)`.
     pub fn new(project_id: Uuid, start: SystemTime, end: SystemTime) -> Self {
@@ -40,18 +50,13 @@ impl EventFilter {
             project_id,
             start,
             end,
-            service: None,
-            event_type: None,
-            kind: None,
-            user_id: None,
-            min_severity: None,
-            properties: None,
+            criteria: Criteria::default(),
         }
     }
 
     /// Whether only service, type and kind narrow it (what rollups can answer).
     pub fn rollup_compatible(&self) -> bool {
-        self.user_id.is_none() && self.min_severity.is_none() && self.properties.is_none()
+        self.criteria.user_id.is_none() && self.criteria.min_severity.is_none() && self.criteria.properties.is_none()
     }
 
     /// Appends ` WHERE ...` for the events table.
@@ -63,15 +68,15 @@ impl EventFilter {
             " WHERE project_id = {project} AND occurred_at >= {start} AND occurred_at < {end}"
         ));
         self.push_dimensions(sql);
-        if let Some(user) = &self.user_id {
+        if let Some(user) = &self.criteria.user_id {
             let p = sql.param(user.clone());
             sql.push(&format!(" AND user_id = {p}"));
         }
-        if let Some(severity) = self.min_severity {
+        if let Some(severity) = self.criteria.min_severity {
             let p = sql.param(severity);
             sql.push(&format!(" AND severity >= {p}"));
         }
-        if let Some(properties) = &self.properties {
+        if let Some(properties) = &self.criteria.properties {
             let p = sql.param(properties.clone());
             sql.push(&format!(" AND properties @> {p}"));
         }
@@ -79,15 +84,15 @@ impl EventFilter {
 
     /// Appends the service, type and kind conditions (shared with rollups).
     pub fn push_dimensions(&self, sql: &mut Sql) {
-        if let Some(service) = &self.service {
+        if let Some(service) = &self.criteria.service {
             let p = sql.param(service.clone());
             sql.push(&format!(" AND service = {p}"));
         }
-        if let Some(event_type) = &self.event_type {
+        if let Some(event_type) = &self.criteria.event_type {
             let p = sql.param(event_type.clone());
             sql.push(&format!(" AND type = {p}"));
         }
-        if let Some(kind) = self.kind {
+        if let Some(kind) = self.criteria.kind {
             let p = sql.param(kind);
             sql.push(&format!(" AND kind = {p}"));
         }
