@@ -24,6 +24,7 @@ pub async fn run(args: &PostgresArgs) -> Result<(), StorageError> {
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(|e| StorageError::query("take migration lock", e))?;
+    ensure_reader_role(&client).await?;
     let report = embedded::migrations::runner()
         .run_async(&mut client)
         .await
@@ -67,6 +68,32 @@ pub async fn is_current(
             }
         })?;
     Ok(applied.is_some_and(|v| v >= latest))
+}
+
+/// Statement creating the row-level-security reader role (V6) and granting
+/// it to the migrating user, tolerant of a role that exists.
+const READER_ROLE: &str = "DO $$ BEGIN CREATE ROLE boost_reader NOLOGIN; \
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
+    GRANT boost_reader TO CURRENT_USER";
+
+/// Creates the reader role before the migrations run. Roles belong to the
+/// whole server, while the migration lock is per database: two databases
+/// migrating at once on a fresh server (parallel tests, two deployments)
+/// raced in V6's CREATE ROLE and GRANT (a unique violation on the role name
+/// or "tuple concurrently updated"). Done here with retries, V6 then finds
+/// the role and the membership in place.
+async fn ensure_reader_role(client: &tokio_postgres::Client) -> Result<(), StorageError> {
+    let mut attempt = 0;
+    loop {
+        match client.batch_execute(READER_ROLE).await {
+            Ok(()) => return Ok(()),
+            Err(_) if attempt < 5 => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+            }
+            Err(e) => return Err(StorageError::query("create the reader role", e)),
+        }
+    }
 }
 
 /// Creates the target database through the `postgres` maintenance database when missing.
