@@ -1,7 +1,8 @@
 //! The one way a service binary starts: parse and validate its config, set up
-//! telemetry, bind, run until SIGINT/SIGTERM.
+//! telemetry, bind, run until SIGINT/SIGTERM; and the one way an operator
+//! tool (`boost-admin`, `boost-offsets`, `boost-retention`) ends.
 
-use std::future::Future;
+use std::{future::Future, process::ExitCode};
 
 use tokio::net::TcpListener;
 
@@ -74,4 +75,20 @@ pub fn assert_defaults_valid<C: ServiceConfig>() {
     <C as clap::CommandFactory>::command().debug_assert();
     let config = C::try_parse_from([C::NAME]).expect("defaults parse");
     config.check().expect("defaults are valid");
+}
+
+/// Ends an operator tool: its own exit code, or the error on stderr and
+/// exit 1 — a gRPC status as its code and message, anything else as its
+/// cause chain on one line.
+pub fn tool_exit(result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            match err.downcast_ref::<tonic::Status>() {
+                Some(status) => eprintln!("error: {:?}: {}", status.code(), status.message()),
+                None => eprintln!("error: {err:#}"),
+            }
+            ExitCode::FAILURE
+        }
+    }
 }

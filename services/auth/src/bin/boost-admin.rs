@@ -179,19 +179,9 @@ fn describe_key(k: &pb::ApiKey) -> String {
 }
 
 #[tokio::main]
-async fn main() {
-    if let Err(err) = run(Cli::parse()).await {
-        eprintln!("error: {}", describe(&err));
-        std::process::exit(1);
-    }
-}
-
-/// A gRPC status as its code and message; anything else as its cause chain.
-fn describe(err: &anyhow::Error) -> String {
-    match err.downcast_ref::<tonic::Status>() {
-        Some(status) => format!("{:?}: {}", status.code(), status.message()),
-        None => format!("{err:#}"),
-    }
+async fn main() -> std::process::ExitCode {
+    let done = run(Cli::parse()).await;
+    boost_server::service::tool_exit(done.map(|()| std::process::ExitCode::SUCCESS))
 }
 
 /// Polls `addr`'s overall health every 200 ms until SERVING or `timeout`.

@@ -58,14 +58,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    boost_server::service::tool_exit(run(Cli::parse()).await)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
