@@ -13,12 +13,14 @@ use boost_proto::ingest::v1::EventStatus;
 use boost_proto::processor::v1::{
     GetStatusRequest, GetStatusResponse, processor_service_client::ProcessorServiceClient,
 };
+use boost_storage::Pool;
 use boost_testkit::{Stack, TestBroker, stack::url};
 use common::*;
 use tonic::transport::Channel;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
+use uuid::Uuid;
 
 async fn processor_status(stack: &Stack, key: &str) -> GetStatusResponse {
     let addr = stack.processor.expect("processor running");
@@ -86,6 +88,30 @@ async fn wait_consuming(stack: &Stack, want: ServingStatus, limit: Duration) -> 
     .await
 }
 
+/// Whether the project's stored rows reach exactly `count` within `secs`.
+async fn stored_count_reaches(stack: &Stack, project: Uuid, count: usize, secs: u64) -> bool {
+    eventually(Duration::from_secs(secs), || async {
+        stored_ids(stack, project).await.len() == count
+    })
+    .await
+}
+
+/// Resets every held partition to its log start, as an operator would with
+/// `boost-offsets reset`; returns how many were reset.
+async fn reset_conflicts_to_log_start(target: &Target, pool: &Pool, reason: &str) -> usize {
+    let mut reset = 0;
+    for report in target.inspect(pool).await.expect("inspect") {
+        if report.conflict.is_some() {
+            target
+                .reset(pool, report.partition, ResetTarget::LogStart, reason)
+                .await
+                .expect("reset");
+            reset += 1;
+        }
+    }
+    reset
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn test_young_broker_log_holds_partitions_until_an_audited_reset_and_loses_nothing() {
     let mut stack = Stack::start().await;
@@ -96,10 +122,7 @@ async fn test_young_broker_log_holds_partitions_until_an_audited_reset_and_loses
     // 1. The old log: 40 events stored; offsets well past 0 on every partition.
     let first = send(stack.ingest, &key, "old", 40).await;
     assert!(
-        eventually(Duration::from_secs(20), || async {
-            stored_ids(&stack, project).await.len() == first.len()
-        })
-        .await,
+        stored_count_reaches(&stack, project, first.len(), 20).await,
         "the first events were not stored"
     );
     let before = processor_status(&stack, &key).await;
@@ -174,27 +197,17 @@ async fn test_young_broker_log_holds_partitions_until_an_audited_reset_and_loses
         .reset(&pool, conflicted[0], ResetTarget::Offset(1_000_000), "test")
         .await;
     assert!(outside.is_err(), "a reset outside the log was accepted");
-    for partition in &conflicted {
-        target
-            .reset(
-                &pool,
-                *partition,
-                ResetTarget::LogStart,
-                "broker log replaced in test",
-            )
-            .await
-            .expect("reset");
-    }
+    assert_eq!(
+        reset_conflicts_to_log_start(&target, &pool, "broker log replaced in test").await,
+        conflicted.len()
+    );
     assert!(
         wait_consuming(&stack, ServingStatus::Serving, Duration::from_secs(20)).await,
         "consuming did not resume after the reset"
     );
     let expected = first.len() + young.len() + grown.len();
     assert!(
-        eventually(Duration::from_secs(30), || async {
-            stored_ids(&stack, project).await.len() == expected
-        })
-        .await,
+        stored_count_reaches(&stack, project, expected, 30).await,
         "stored {} of {expected} after the reset",
         stored_ids(&stack, project).await.len()
     );
@@ -230,19 +243,7 @@ async fn test_young_broker_log_holds_partitions_until_an_audited_reset_and_loses
         wait_consuming(&stack, ServingStatus::NotServing, Duration::from_secs(20)).await,
         "a running processor consumed past a log replaced under it"
     );
-    for report in target.inspect(&pool).await.expect("inspect") {
-        if report.conflict.is_some() {
-            target
-                .reset(
-                    &pool,
-                    report.partition,
-                    ResetTarget::LogStart,
-                    "replaced again",
-                )
-                .await
-                .expect("reset");
-        }
-    }
+    reset_conflicts_to_log_start(&target, &pool, "replaced again").await;
     assert!(
         wait_consuming(&stack, ServingStatus::Serving, Duration::from_secs(20)).await,
         "a running loop stayed held after its reset"
@@ -256,10 +257,7 @@ async fn test_young_broker_log_holds_partitions_until_an_audited_reset_and_loses
     let other = stack.spawn_ingest(&[]).await;
     let fresh = send(other, &key, "other", 6).await;
     assert!(
-        eventually(Duration::from_secs(20), || async {
-            stored_ids(&stack, project).await.len() == expected + fresh.len()
-        })
-        .await,
+        stored_count_reaches(&stack, project, expected + fresh.len(), 20).await,
         "a new cluster's events were not stored from its log start"
     );
     assert_eq!(consuming(&stack).await, Some(ServingStatus::Serving as i32));

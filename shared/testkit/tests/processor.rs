@@ -9,6 +9,11 @@ use std::{
 };
 
 use boost_kafka::{KafkaArgs, client, record, rskafka::client::partition::Compression};
+use boost_proto::processor::v1::{
+    DeadLetter, DeadLetterStatus, GetDeadLetterRequest, GetDeadLetterResponse,
+    ListDeadLettersRequest, PurgeDeadLettersRequest, ReplayDeadLettersRequest,
+    dead_letter_service_client::DeadLetterServiceClient,
+};
 use boost_proto::{
     common::v1::{Event, EventBatchRecord, EventKind},
     ingest::v1::IngestBatchRequest,
@@ -16,8 +21,9 @@ use boost_proto::{
     prost_types::Timestamp,
     query::v1::{EventState, GetEventRequest},
 };
-use boost_testkit::Stack;
+use boost_testkit::{Stack, stack::url};
 use common::*;
+use tonic::Code;
 use uuid::Uuid;
 
 fn at(seconds_ago: u64) -> Option<Timestamp> {
@@ -228,155 +234,196 @@ async fn test_refused_event_is_dead_lettered_with_attempts_and_the_rest_is_store
     );
 }
 
+/// The dead-letter test's cast: one project's keys by scope, another
+/// project's key, and a client of the processor's dead-letter API.
+struct LetterDesk {
+    reader: String,
+    writer: String,
+    admin: String,
+    stranger: String,
+    dlq: DeadLetterServiceClient<tonic::transport::Channel>,
+}
+
+impl LetterDesk {
+    async fn list(&mut self, key: &str, status: DeadLetterStatus) -> Vec<DeadLetter> {
+        let request = ListDeadLettersRequest {
+            status: status as i32,
+            ..Default::default()
+        };
+        self.dlq
+            .list_dead_letters(with_key(key, request))
+            .await
+            .expect("list")
+            .into_inner()
+            .dead_letters
+    }
+
+    async fn get(&mut self, key: &str, id: i64) -> Result<GetDeadLetterResponse, tonic::Status> {
+        self.dlq
+            .get_dead_letter(with_key(key, GetDeadLetterRequest { id }))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    async fn replay(&mut self, key: &str, id: i64) -> Result<i64, tonic::Status> {
+        let request = ReplayDeadLettersRequest { ids: vec![id] };
+        self.dlq
+            .replay_dead_letters(with_key(key, request))
+            .await
+            .map(|r| r.into_inner().replayed)
+    }
+
+    async fn purge_failed(&mut self, key: &str) -> Result<i64, tonic::Status> {
+        let request = PurgeDeadLettersRequest {
+            ids: vec![],
+            status: DeadLetterStatus::Failed as i32,
+        };
+        self.dlq
+            .purge_dead_letters(with_key(key, request))
+            .await
+            .map(|r| r.into_inner().purged)
+    }
+
+    /// Another project sees nothing and cannot touch the letter.
+    async fn assert_stranger_cannot_reach(&mut self, letter: i64) {
+        let stranger = self.stranger.clone();
+        assert!(
+            self.list(&stranger, DeadLetterStatus::Unspecified)
+                .await
+                .is_empty()
+        );
+        let status = self.get(&stranger, letter).await.expect_err("stranger get");
+        assert_eq!(status.code(), Code::NotFound);
+        assert_eq!(
+            self.replay(&stranger, letter)
+                .await
+                .expect("stranger replay"),
+            0
+        );
+    }
+
+    /// Reading does not allow replaying, writing does not allow purging.
+    async fn assert_scopes_guard_changes(&mut self, letter: i64) {
+        let (reader, writer) = (self.reader.clone(), self.writer.clone());
+        let denied = self
+            .replay(&reader, letter)
+            .await
+            .expect_err("reader replay");
+        assert_eq!(denied.code(), Code::PermissionDenied);
+        let denied = self
+            .dlq
+            .purge_dead_letters(with_key(&writer, PurgeDeadLettersRequest::default()))
+            .await
+            .expect_err("writer purge");
+        assert_eq!(denied.code(), Code::PermissionDenied);
+    }
+
+    /// The replayed event goes back through the topic, its handler refuses
+    /// it again, and the letter is FAILED with a second attempt.
+    async fn assert_replay_tries_again(&mut self, letter: i64) {
+        let writer = self.writer.clone();
+        assert_eq!(self.replay(&writer, letter).await.expect("replay"), 1);
+        let failed_again = eventually(Duration::from_secs(10), || {
+            let poller = self.poller();
+            async move {
+                let letter = poller.letter(letter).await;
+                letter.attempts == 2 && letter.status == DeadLetterStatus::Failed as i32
+            }
+        })
+        .await;
+        assert!(failed_again, "the replayed event was not tried again");
+    }
+
+    /// A client of its own for polling, reading with the reader key.
+    fn poller(&self) -> LetterPoller {
+        LetterPoller {
+            dlq: self.dlq.clone(),
+            key: self.reader.clone(),
+        }
+    }
+}
+
+/// Reads letters with one key, for `eventually`'s checks.
+struct LetterPoller {
+    dlq: DeadLetterServiceClient<tonic::transport::Channel>,
+    key: String,
+}
+
+impl LetterPoller {
+    async fn letter(mut self, id: i64) -> DeadLetter {
+        self.dlq
+            .get_dead_letter(with_key(&self.key, GetDeadLetterRequest { id }))
+            .await
+            .expect("get")
+            .into_inner()
+            .dead_letter
+            .expect("letter")
+    }
+
+    async fn count(mut self) -> usize {
+        let request = with_key(&self.key, ListDeadLettersRequest::default());
+        let answer = self.dlq.list_dead_letters(request).await.expect("list");
+        answer.into_inner().dead_letters.len()
+    }
+}
+
 #[tokio::test]
 async fn test_dead_letter_rpcs_list_replay_and_purge_within_the_project() {
-    use boost_proto::processor::v1::{
-        DeadLetterStatus, GetDeadLetterRequest, ListDeadLettersRequest, PurgeDeadLettersRequest,
-        ReplayDeadLettersRequest, dead_letter_service_client::DeadLetterServiceClient,
-    };
-    use boost_testkit::stack::url;
-    use tonic::Code;
-
     let stack = Stack::start().await;
     let (project, reader) = stack.project_with_key(&["events:read"]).await;
-    let writer = stack.key_for(project, &["events:write"]).await;
-    let admin = stack.key_for(project, &["keys:admin"]).await;
     let (_, stranger) = stack
         .project_with_key(&["events:read", "events:write", "keys:admin"])
         .await;
+    let mut desk = LetterDesk {
+        writer: stack.key_for(project, &["events:write"]).await,
+        admin: stack.key_for(project, &["keys:admin"]).await,
+        reader,
+        stranger,
+        dlq: DeadLetterServiceClient::connect(url(stack.processor.expect("processor")))
+            .await
+            .expect("connect processor"),
+    };
+    // Two events their handlers refuse (no user id), past ingest's validation.
     let refused = |kind: EventKind, name: &str| Event {
         event_id: Uuid::now_v7().to_string(),
         kind: kind as i32,
         ..event(name)
     };
-    let bad_identify = refused(EventKind::Identify, "identify");
     let bad_log = refused(EventKind::Log, "app.log");
-    produce_raw(&stack, project, vec![bad_identify.clone(), bad_log.clone()]).await;
+    let letters = vec![refused(EventKind::Identify, "identify"), bad_log.clone()];
+    produce_raw(&stack, project, letters).await;
 
-    let mut dlq = DeadLetterServiceClient::connect(url(stack.processor.expect("processor")))
-        .await
-        .expect("connect processor");
-    let list = |key: &str, status: DeadLetterStatus| {
-        with_key(
-            key,
-            ListDeadLettersRequest {
-                status: status as i32,
-                ..Default::default()
-            },
-        )
-    };
-    let mut listed = Vec::new();
-    for _ in 0..100 {
-        listed = dlq
-            .list_dead_letters(list(&reader, DeadLetterStatus::Unspecified))
-            .await
-            .expect("list")
-            .into_inner()
-            .dead_letters;
-        if listed.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(listed.len(), 2, "{listed:?}");
+    let reader = desk.reader.clone();
+    let listed = eventually(Duration::from_secs(10), || {
+        let poller = desk.poller();
+        async move { poller.count().await == 2 }
+    })
+    .await;
+    assert!(listed, "two letters were not listed");
+    let listed = desk.list(&reader, DeadLetterStatus::Unspecified).await;
     let log_letter = listed
         .iter()
         .find(|l| l.event_id == bad_log.event_id)
         .expect("log letter")
-        .clone();
-    let got = dlq
-        .get_dead_letter(with_key(
-            &reader,
-            GetDeadLetterRequest { id: log_letter.id },
-        ))
-        .await
-        .expect("get")
-        .into_inner();
+        .id;
+    let got = desk.get(&reader, log_letter).await.expect("get");
     assert_eq!(
         got.event.map(|e| e.event_id),
         Some(bad_log.event_id.clone())
     );
 
-    // Another project sees nothing and cannot touch these letters.
-    let theirs = dlq
-        .list_dead_letters(list(&stranger, DeadLetterStatus::Unspecified))
-        .await
-        .expect("stranger list")
-        .into_inner();
-    assert!(theirs.dead_letters.is_empty());
-    let status = dlq
-        .get_dead_letter(with_key(
-            &stranger,
-            GetDeadLetterRequest { id: log_letter.id },
-        ))
-        .await
-        .expect_err("stranger get");
-    assert_eq!(status.code(), Code::NotFound);
-    let replay = |ids: Vec<i64>| ReplayDeadLettersRequest { ids };
-    let none = dlq
-        .replay_dead_letters(with_key(&stranger, replay(vec![log_letter.id])))
-        .await
-        .expect("stranger replay")
-        .into_inner();
-    assert_eq!(none.replayed, 0);
-
-    // Scopes: reading does not allow replaying, writing does not allow purging.
-    let denied = dlq
-        .replay_dead_letters(with_key(&reader, replay(vec![log_letter.id])))
-        .await
-        .expect_err("reader replay");
-    assert_eq!(denied.code(), Code::PermissionDenied);
-    let denied = dlq
-        .purge_dead_letters(with_key(&writer, PurgeDeadLettersRequest::default()))
-        .await
-        .expect_err("writer purge");
-    assert_eq!(denied.code(), Code::PermissionDenied);
-
-    // Replay: the event goes back through the topic, its handler refuses it
-    // again, and the letter is FAILED with a second attempt.
-    let replayed = dlq
-        .replay_dead_letters(with_key(&writer, replay(vec![log_letter.id])))
-        .await
-        .expect("replay")
-        .into_inner();
-    assert_eq!(replayed.replayed, 1);
-    let failed_again = eventually(Duration::from_secs(10), || {
-        let mut dlq = dlq.clone();
-        let reader = reader.clone();
-        let id = log_letter.id;
-        async move {
-            let letter = dlq
-                .get_dead_letter(with_key(&reader, GetDeadLetterRequest { id }))
-                .await
-                .expect("get")
-                .into_inner()
-                .dead_letter
-                .expect("letter");
-            letter.attempts == 2 && letter.status == DeadLetterStatus::Failed as i32
-        }
-    })
-    .await;
-    assert!(failed_again, "the replayed event was not tried again");
+    desk.assert_stranger_cannot_reach(log_letter).await;
+    desk.assert_scopes_guard_changes(log_letter).await;
+    desk.assert_replay_tries_again(log_letter).await;
 
     // Purge every failed letter; both actions are in the audit trail.
-    let purged = dlq
-        .purge_dead_letters(with_key(
-            &admin,
-            PurgeDeadLettersRequest {
-                ids: vec![],
-                status: DeadLetterStatus::Failed as i32,
-            },
-        ))
-        .await
-        .expect("purge")
-        .into_inner();
-    assert_eq!(purged.purged, 2);
-    let left = dlq
-        .list_dead_letters(list(&reader, DeadLetterStatus::Unspecified))
-        .await
-        .expect("list")
-        .into_inner();
-    assert!(left.dead_letters.is_empty());
+    let admin = desk.admin.clone();
+    assert_eq!(desk.purge_failed(&admin).await.expect("purge"), 2);
+    assert!(
+        desk.list(&reader, DeadLetterStatus::Unspecified)
+            .await
+            .is_empty()
+    );
     let pool = stack.db.pool();
     let client = pool.get().await.expect("connection");
     let actions: Vec<String> = client
@@ -403,7 +450,6 @@ async fn test_committed_ack_reads_its_writes_and_status_shows_progress() {
         processor::v1::{GetStatusRequest, processor_service_client::ProcessorServiceClient},
     };
     use boost_testkit::stack::url;
-    use tonic::Code;
 
     let mut stack = Stack::start().await;
     let (project, key) = stack
