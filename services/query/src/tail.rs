@@ -43,7 +43,8 @@ impl Tail {
     /// receiver is dropped), the time is up, or `stop`.
     pub async fn run(self, sender: mpsc::Sender<TailBatch>, stop: CancellationToken) {
         // The last (stored_at, event_id) seen.
-        let mut cursor = (SystemTime::now(), Uuid::nil());
+        let started = SystemTime::now();
+        let mut cursor = (started, Uuid::nil());
         // Ids sent recently, with their stored_at, so the overlap sends nothing twice.
         let mut sent: HashMap<Uuid, SystemTime> = HashMap::new();
         let mut saturated = false;
@@ -56,7 +57,8 @@ impl Tail {
             let after = if saturated {
                 cursor
             } else {
-                (cursor.0 - TAIL_OVERLAP, Uuid::nil())
+                // Never before the tail began: it follows what is stored from now on.
+                ((cursor.0 - TAIL_OVERLAP).max(started), Uuid::nil())
             };
             let rows = match self
                 .logic
