@@ -4,7 +4,7 @@
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: run test bench lint fmt clippy buf-lint deps build clean-data
+.PHONY: run test bench lint fmt clippy buf-lint sdk sdk-check deps build clean-data
 
 ## run: start dependencies and all five services, create a demo key, print grpcurl commands
 run:
@@ -18,8 +18,15 @@ test:
 bench:
 	bash deploy/local/bench.sh
 
-## lint: rustfmt, clippy (warnings are errors) and buf lint
-lint: fmt clippy buf-lint
+## lint: rustfmt, clippy (warnings are errors), buf lint, generated SDK code current
+lint: fmt clippy buf-lint sdk-check
+
+## sdk: regenerate every SDK's protobuf and gRPC code from proto/
+sdk:
+	bash shared/sdk/generate.sh
+
+sdk-check:
+	bash shared/sdk/check-generated.sh
 
 fmt:
 	cargo fmt --all -- --check

@@ -9,3 +9,5 @@ trap '"$ROOT/deploy/local/stop-deps.sh"' EXIT
 
 cd "$ROOT"
 cargo test --workspace --all-targets "$@"
+say "Python SDK suite (mypy --strict, pytest against a private stack)"
+bash "$ROOT/shared/sdk/python/test.sh"
