@@ -4,7 +4,7 @@
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: run test bench lint fmt clippy buf-lint sdk sdk-check deps build clean-data
+.PHONY: run test bench lint fmt clippy buf-lint buf-breaking sdk sdk-check deps build clean-data
 
 ## run: start dependencies and all five services, create a demo key, print grpcurl commands
 run:
@@ -19,7 +19,7 @@ bench:
 	bash deploy/local/bench.sh
 
 ## lint: rustfmt, clippy (warnings are errors), buf lint, generated SDK code current
-lint: fmt clippy buf-lint sdk-check
+lint: fmt clippy buf-lint buf-breaking sdk-check
 
 ## sdk: regenerate every SDK's protobuf and gRPC code from proto/
 sdk:
@@ -36,6 +36,12 @@ clippy:
 
 buf-lint: $(BUF)
 	$(BUF) lint
+
+# The contracts stay wire- and JSON-compatible with main (origin/main when a
+# remote has it): SDKs generated from an older proto/ keep working.
+BREAKING_AGAINST := $(shell git rev-parse --verify -q origin/main >/dev/null && echo origin/main || echo main)
+buf-breaking: $(BUF)
+	$(BUF) breaking --against '.git#ref=$(BREAKING_AGAINST)'
 
 $(BUF):
 	npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION)
