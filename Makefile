@@ -22,11 +22,11 @@ bench:
 lint: fmt clippy buf-lint buf-breaking sdk-check
 
 ## sdk: regenerate every SDK's protobuf and gRPC code from proto/
-sdk:
-	bash shared/sdk/generate.sh
+sdk: $(BUF)
+	BUF=$(BUF) bash shared/sdk/generate.sh
 
-sdk-check:
-	bash shared/sdk/check-generated.sh
+sdk-check: $(BUF)
+	BUF=$(BUF) bash shared/sdk/check-generated.sh
 
 fmt:
 	cargo fmt --all -- --check

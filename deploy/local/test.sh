@@ -9,5 +9,9 @@ trap '"$ROOT/deploy/local/stop-deps.sh"' EXIT
 
 cd "$ROOT"
 cargo test --workspace --all-targets "$@"
-say "Python SDK suite (mypy --strict, pytest against a private stack)"
-bash "$ROOT/shared/sdk/python/test.sh"
+say "SDK suites against private stacks: Python (mypy --strict, pytest) and TypeScript (tsc, node --test over gRPC and gRPC-web)"
+cargo build --quiet -p boost-testkit --bin boost-test-stack
+bash "$ROOT/shared/sdk/python/test.sh" &
+PYTHON_SDK=$!
+bash "$ROOT/shared/sdk/typescript/test.sh"
+wait "$PYTHON_SDK"

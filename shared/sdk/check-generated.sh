@@ -3,7 +3,7 @@
 # anything, i.e. the committed generated code was stale.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-bash "$ROOT/shared/sdk/generate.sh" >/dev/null
+bash "$ROOT/shared/sdk/generate.sh" >/dev/null 2>&1 || bash "$ROOT/shared/sdk/generate.sh"
 cd "$ROOT"
 if ! git diff --quiet -- shared/sdk || [ -n "$(git ls-files --others --exclude-standard -- shared/sdk)" ]; then
     git status --short -- shared/sdk >&2

@@ -3,12 +3,20 @@
 # The generated files are committed; `make lint` runs this and fails when
 # `git diff` shows they were stale.
 #
-# Python: grpcio-tools' bundled protoc (messages, gRPC stubs) with the
-# mypy-protobuf plugins (.pyi types), from shared/sdk/python's pinned dev
-# requirements.
+# TypeScript: buf with protoc-gen-es (buf.gen.yaml), from the SDK's locked
+# npm packages. Python: grpcio-tools' bundled protoc (messages, gRPC stubs)
+# with the mypy-protobuf plugins (.pyi types), from shared/sdk/python's pinned
+# dev requirements.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/shared/sdk/python/venv.sh"
+. "$ROOT/shared/sdk/typescript/npm.sh"
+
+BUF=${BUF:-$ROOT/.tools/node_modules/.bin/buf}
+[ -x "$BUF" ] || { echo "error: buf is missing at $BUF: run 'make sdk' (it installs buf)" >&2; exit 1; }
+typescript_packages
+(cd "$ROOT" && "$BUF" generate)
+echo "generated TypeScript code into shared/sdk/typescript/src/gen"
 
 PY_OUT=$ROOT/shared/sdk/python/src
 python_venv

@@ -287,15 +287,14 @@ impl Stack {
     /// Starts another edge in front of this stack's services with `extra`
     /// flags (e.g. `--admin-origins`); it stops with the stack.
     pub async fn spawn_edge(&self, extra: &[&str]) -> SocketAddr {
+        self.spawn_edge_to(self.ingest, extra).await
+    }
+
+    /// Like [`Stack::spawn_edge`], routing ingest calls to `ingest` (e.g. an
+    /// instance with small rate limits).
+    pub async fn spawn_edge_to(&self, ingest: SocketAddr, extra: &[&str]) -> SocketAddr {
         let (listener, addr) = bind().await;
-        spawn_edge(
-            listener,
-            self.auth,
-            self.ingest,
-            self.query,
-            &self.shutdown,
-            extra,
-        );
+        spawn_edge(listener, self.auth, ingest, self.query, &self.shutdown, extra);
         wait_serving(addr).await;
         addr
     }

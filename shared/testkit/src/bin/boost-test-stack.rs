@@ -1,6 +1,7 @@
 //! A whole private Boost stack for the SDKs' own test suites (Python,
 //! TypeScript): a fresh database, Redis database and broker, the five services
-//! on loopback port 0, plus a second ingest with small rate limits. It prints
+//! on loopback port 0, plus a second ingest with small rate limits (and an
+//! edge in front of it). It prints
 //! `KEY=VALUE` lines (addresses, the operator token) and `READY`, then runs
 //! until its standard input closes or it gets SIGTERM/SIGINT, and cleans up.
 //!
@@ -27,12 +28,14 @@ async fn main() {
             LIMITED_WINDOW_MS,
         ])
         .await;
+    let limited_edge = stack.spawn_edge_to(limited, &[]).await;
     let lines = [
         ("BOOST_AUTH_URL", url(stack.auth)),
         ("BOOST_INGEST_URL", url(stack.ingest)),
         ("BOOST_QUERY_URL", url(stack.query)),
         ("BOOST_EDGE_URL", url(stack.edge)),
         ("BOOST_LIMITED_INGEST_URL", url(limited)),
+        ("BOOST_LIMITED_EDGE_URL", url(limited_edge)),
         ("BOOST_LIMITED_EVENTS", LIMITED_EVENTS.to_string()),
         ("BOOST_LIMITED_WINDOW_MS", LIMITED_WINDOW_MS.to_string()),
         (
