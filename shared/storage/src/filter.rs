@@ -56,7 +56,9 @@ impl EventFilter {
 
     /// Whether only service, type and kind narrow it (what rollups can answer).
     pub fn rollup_compatible(&self) -> bool {
-        self.criteria.user_id.is_none() && self.criteria.min_severity.is_none() && self.criteria.properties.is_none()
+        self.criteria.user_id.is_none()
+            && self.criteria.min_severity.is_none()
+            && self.criteria.properties.is_none()
     }
 
     /// Appends ` WHERE ...` for the events table.

@@ -294,7 +294,14 @@ impl Stack {
     /// instance with small rate limits).
     pub async fn spawn_edge_to(&self, ingest: SocketAddr, extra: &[&str]) -> SocketAddr {
         let (listener, addr) = bind().await;
-        spawn_edge(listener, self.auth, ingest, self.query, &self.shutdown, extra);
+        spawn_edge(
+            listener,
+            self.auth,
+            ingest,
+            self.query,
+            &self.shutdown,
+            extra,
+        );
         wait_serving(addr).await;
         addr
     }
