@@ -13,6 +13,10 @@
 //! backlog from durable tansu (or its memory storage), and freshness
 //! (ingest → stored) p50/p95 at steady loads.
 //!
+//! `boost-bench client` — events/s through `boost-client`'s batcher beside
+//! bare IngestBatch calls from the same process (the SDK benchmarks' Rust
+//! row; `BENCH=sdk make bench` adds Python and Node).
+//!
 //! `boost-bench auth` — ValidateApiKey latency through the gRPC API:
 //! warm (L1 hit), L2 (Redis, fresh instance) and cold (PostgreSQL, never
 //! validated keys), plus throughput with concurrent callers. Every loop is
@@ -21,6 +25,7 @@
 //! Needs PostgreSQL (`BOOST_DATABASE_URL`), redis-server and nothing else;
 //! `make bench` provides them. Run in release mode.
 
+mod client;
 mod ingest;
 mod processor;
 mod query;
@@ -221,12 +226,13 @@ async fn main() -> anyhow::Result<()> {
             ingest::bench_ingest(std::env::args().nth(2).as_deref() == Some("memory")).await
         }
         "query" => query::bench_query().await,
+        "client" => client::bench_client().await,
         "processor" => {
             processor::bench_processor(std::env::args().nth(2).as_deref() == Some("memory")).await
         }
         other => {
             anyhow::bail!(
-                "unknown benchmark {other:?}; available: auth, ingest [memory], query, processor [memory]"
+                "unknown benchmark {other:?}; available: auth, ingest [memory], query, processor [memory], client"
             )
         }
     }
