@@ -13,11 +13,17 @@ for bench in ${BENCH:-auth ingest}; do
     case $bench in
         ingest-memory) BOOST_LOG=warn target/release/boost-bench ingest memory ;;
         processor-memory) BOOST_LOG=warn target/release/boost-bench processor memory ;;
-        python-sdk)
+        sdk)
+            # events/s through each SDK's batcher, each beside bare calls from the same process
+            BOOST_LOG=warn target/release/boost-bench client
             cargo build --release -p boost-testkit --bin boost-test-stack
             . "$ROOT/shared/sdk/python/venv.sh"
             python_venv
-            BOOST_LOG=warn "$VENV/bin/python" shared/sdk/python/bench.py target/release/boost-test-stack ;;
+            BOOST_LOG=warn "$VENV/bin/python" shared/sdk/python/bench.py target/release/boost-test-stack
+            . "$ROOT/shared/sdk/typescript/npm.sh"
+            typescript_packages
+            (cd shared/sdk/typescript && npm run --silent build)
+            BOOST_TEST_STACK_BIN=$ROOT/target/release/boost-test-stack node shared/sdk/typescript/dist/bench/sdk.js ;;
         *) BOOST_LOG=warn target/release/boost-bench "$bench" ;;
     esac
 done

@@ -34,6 +34,10 @@ async fn main() {
         ("BOOST_INGEST_URL", url(stack.ingest)),
         ("BOOST_QUERY_URL", url(stack.query)),
         ("BOOST_EDGE_URL", url(stack.edge)),
+        (
+            "BOOST_PROCESSOR_URL",
+            url(stack.processor.expect("the stack runs a processor")),
+        ),
         ("BOOST_LIMITED_INGEST_URL", url(limited)),
         ("BOOST_LIMITED_EDGE_URL", url(limited_edge)),
         ("BOOST_LIMITED_EVENTS", LIMITED_EVENTS.to_string()),
