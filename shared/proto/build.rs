@@ -27,5 +27,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .codec_path("crate::codec::BoostCodec")
         .file_descriptor_set_path(&descriptor)
         .compile_with_config(config, &paths, &[root])?;
+
+    // The google.rpc error details, for reflection only (the Rust types come
+    // from tonic-types): one file, without its imports, which the set above holds.
+    let vendor = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("vendor");
+    let details = vendor.join("google/rpc/error_details.proto");
+    println!("cargo:rerun-if-changed={}", details.display());
+    let out = PathBuf::from(std::env::var("OUT_DIR")?).join("error_details_descriptor.bin");
+    let status = std::process::Command::new(protoc_bin_vendored::protoc_bin_path()?)
+        .arg(format!("--proto_path={}", vendor.display()))
+        .arg(format!(
+            "--proto_path={}",
+            protoc_bin_vendored::include_path()?.display()
+        ))
+        .arg(format!("--descriptor_set_out={}", out.display()))
+        .arg(&details)
+        .status()?;
+    if !status.success() {
+        return Err(format!("protoc failed on {}: {status}", details.display()).into());
+    }
     Ok(())
 }

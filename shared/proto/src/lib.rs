@@ -7,7 +7,8 @@
 //! - [`auth::v1`], [`ingest::v1`], [`query::v1`], [`processor::v1`]: the
 //!   public services
 //!
-//! [`FILE_DESCRIPTOR_SET`] feeds gRPC server reflection; [`json`] converts
+//! [`FILE_DESCRIPTOR_SET`] and [`ERROR_DETAILS_DESCRIPTOR_SET`] feed gRPC
+//! server reflection; [`json`] converts
 //! event properties between `google.protobuf.Struct` and JSON; [`codec`] is
 //! the generated code's codec (undecodable bytes are INVALID_ARGUMENT);
 //! [`time`] checks Timestamps against the spec's range; [`event_rules`] holds
@@ -27,6 +28,13 @@ pub mod time;
 /// Encoded `FileDescriptorSet` of every Boost proto, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/boost_descriptor.bin"));
+
+/// Encoded `FileDescriptorSet` of `google/rpc/error_details.proto` (vendored
+/// under `vendor/`), also served by reflection so `grpcurl` decodes the
+/// `BadRequest`, `RetryInfo` and `QuotaFailure` details of Boost's errors.
+/// Its import (`google/protobuf/duration.proto`) is in [`FILE_DESCRIPTOR_SET`].
+pub const ERROR_DETAILS_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/error_details_descriptor.bin"));
 
 pub mod common {
     pub mod v1 {

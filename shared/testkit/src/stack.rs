@@ -244,9 +244,8 @@ impl Stack {
     /// `env!("CARGO_BIN_EXE_boost-test-processor")`); returns once it serves.
     pub async fn spawn_processor_process(&self, binary: &str) -> ProcessorProcess {
         let addr: SocketAddr = ([127, 0, 0, 1], crate::free_port()).into();
-        let child = std::process::Command::new(binary)
-            .args(self.processor_args())
-            .args(["--listen", &addr.to_string()])
+        let child = self
+            .processor_command(binary, addr)
             .env("BOOST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -255,6 +254,16 @@ impl Stack {
         let process = ProcessorProcess { child, addr };
         wait_serving(addr).await;
         process
+    }
+
+    /// The command line of a processor process of this stack listening on
+    /// `addr`, for tests that set its environment or read its output.
+    pub fn processor_command(&self, binary: &str, addr: SocketAddr) -> std::process::Command {
+        let mut command = std::process::Command::new(binary);
+        command
+            .args(self.processor_args())
+            .args(["--listen", &addr.to_string()]);
+        command
     }
 
     /// Kills the processor: every task of the instance stops at its current

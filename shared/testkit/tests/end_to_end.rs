@@ -112,12 +112,24 @@ async fn test_every_port_serves_health_and_reflection() {
             .into_inner();
         assert_eq!(health.status, ServingStatus::Serving as i32, "{addr}");
 
-        let request = ServerReflectionRequest {
+        let ask = |message| ServerReflectionRequest {
             host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
+            message_request: Some(message),
         };
+        // What grpcurl asks: the services, then the files of the error
+        // detail types it meets, so it can print them decoded.
+        let details = [
+            "google.rpc.BadRequest",
+            "google.rpc.RetryInfo",
+            "google.rpc.QuotaFailure",
+        ];
+        let requests = std::iter::once(ask(MessageRequest::ListServices(String::new()))).chain(
+            details
+                .iter()
+                .map(|symbol| ask(MessageRequest::FileContainingSymbol(symbol.to_string()))),
+        );
         let mut responses = ServerReflectionClient::new(channel)
-            .server_reflection_info(tokio_stream::iter([request]))
+            .server_reflection_info(tokio_stream::iter(requests.collect::<Vec<_>>()))
             .await
             .expect("reflection")
             .into_inner();
@@ -127,6 +139,32 @@ async fn test_every_port_serves_health_and_reflection() {
         let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
             panic!("unexpected reflection answer from {addr}")
         };
+        for symbol in details {
+            let Some(Ok(response)) = responses.next().await else {
+                panic!("no reflection answer for {symbol} from {addr}")
+            };
+            let Some(MessageResponse::FileDescriptorResponse(files)) = response.message_response
+            else {
+                panic!(
+                    "{addr} cannot describe {symbol}: {:?}",
+                    response.message_response
+                )
+            };
+            let names: Vec<String> = files
+                .file_descriptor_proto
+                .iter()
+                .map(|bytes| {
+                    boost_proto::prost_types::FileDescriptorProto::decode(bytes.as_slice())
+                        .expect("descriptor")
+                        .name()
+                        .to_string()
+                })
+                .collect();
+            assert!(
+                names.contains(&"google/rpc/error_details.proto".to_string()),
+                "{addr} {symbol}: {names:?}"
+            );
+        }
         let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
         assert!(
             names.contains(&"grpc.health.v1.Health".to_string()),
