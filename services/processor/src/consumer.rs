@@ -26,6 +26,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{batch, handlers::Registry, offset_check, progress::Progress};
 
+/// Events and records dead-lettered, by `handler` (`decode` for records
+/// that could not be read).
+const DEAD_LETTERS: &str = "boost_processor_dead_letters_total";
+/// Time to write one batch and its offset (one transaction, retries included).
+const COMMIT_SECONDS: &str = "boost_processor_commit_seconds";
+/// Events per stored batch.
+const BATCH_EVENTS: &str = "boost_processor_batch_events";
 /// What every partition loop shares.
 pub struct Consumer {
     /// Kafka client (one connection per broker, shared).
@@ -129,18 +136,23 @@ impl Consumer {
             let batch = batch::decode(&records, &self.registry);
             for dead in &batch.unreadable {
                 tracing::warn!(partition, offset = dead.offset, reason = %dead.error, "dead-lettering record");
+                metrics::counter!(DEAD_LETTERS, "handler" => "decode").increment(1);
             }
             for refused in &batch.refused {
                 tracing::warn!(partition, offset = refused.offset, event_id = %refused.event_id,
                     handler = refused.handler, reason = %refused.error, "dead-lettering event");
+                metrics::counter!(DEAD_LETTERS, "handler" => refused.handler).increment(1);
             }
             let log = self.log();
+            let writing = std::time::Instant::now();
             let written = self
                 .retry(&cancel, "store batch", || {
                     batch::write(&self.pool, &self.days, &log, partition, next, &batch)
                 })
                 .await;
             let Some(inserted) = written else { break };
+            metrics::histogram!(COMMIT_SECONDS).record(writing.elapsed().as_secs_f64());
+            metrics::histogram!(BATCH_EVENTS).record(batch.events.len() as f64);
             self.progress.stored(partition, next, &batch.received);
             tracing::debug!(
                 partition,

@@ -24,6 +24,14 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
+/// Records the broker holds that are not stored yet, by `partition`.
+const LAG: &str = "boost_processor_lag";
+/// The next offset to store, by `partition`.
+const STORED_OFFSET: &str = "boost_processor_stored_offset";
+/// The broker's high watermark at the last fetch, by `partition`.
+const HIGH_WATERMARK: &str = "boost_processor_high_watermark";
+/// Ingest receive → stored, per record.
+const FRESHNESS_SECONDS: &str = "boost_processor_freshness_seconds";
 /// Freshness samples older than this are forgotten.
 const FRESHNESS_WINDOW: Duration = Duration::from_secs(60);
 /// Most freshness samples kept (one per stored record).
@@ -142,6 +150,9 @@ impl Progress {
             .get_mut(&partition)
         {
             p.high_watermark = high_watermark;
+            let label = partition.to_string();
+            metrics::gauge!(LAG, "partition" => label.clone()).set(p.lag() as f64);
+            metrics::gauge!(HIGH_WATERMARK, "partition" => label).set(high_watermark as f64);
         }
     }
 
@@ -159,11 +170,17 @@ impl Progress {
             p.next_offset = next_offset;
             p.last_stored = Some(now);
             p.last_progress = instant;
+            let label = partition.to_string();
+            metrics::gauge!(LAG, "partition" => label.clone()).set(p.lag() as f64);
+            metrics::gauge!(STORED_OFFSET, "partition" => label).set(next_offset as f64);
         }
         {
             let mut samples = self.freshness.lock().expect("freshness lock");
+            let freshness = metrics::histogram!(FRESHNESS_SECONDS);
             for at in received {
-                samples.push_back((instant, now.duration_since(*at).unwrap_or_default()));
+                let age = now.duration_since(*at).unwrap_or_default();
+                freshness.record(age.as_secs_f64());
+                samples.push_back((instant, age));
             }
             while samples.len() > MAX_SAMPLES
                 || samples

@@ -162,6 +162,11 @@ pub struct TelemetryArgs {
         default_value = ""
     )]
     pub otlp_endpoint: String,
+    /// Where this process serves Prometheus metrics (`GET /metrics`), e.g.
+    /// `127.0.0.1:9464`; empty turns the exporter off. One address per
+    /// process: `make run` gives each service its own.
+    #[arg(long = "metrics-addr", env = "BOOST_METRICS_ADDR", default_value = "")]
+    pub metrics_addr: String,
 }
 
 #[cfg(test)]

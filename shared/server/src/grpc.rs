@@ -7,9 +7,9 @@
 //! Health answers SERVING once serving starts and NOT_SERVING first thing on
 //! shutdown.
 
-use std::{convert::Infallible, future::Future, time::Duration};
+use std::{convert::Infallible, future::Future};
 
-use http::{HeaderMap, Request, Response};
+use http::{Request, Response};
 use tokio::net::TcpListener;
 use tonic::{
     body::Body,
@@ -27,7 +27,7 @@ use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::{DefaultOnFailure, TraceLayer},
 };
-use tracing::{Level, Span};
+use tracing::Level;
 
 use crate::{auth::AuthLayer, config::GrpcArgs};
 
@@ -177,19 +177,9 @@ impl GrpcServer {
                             .unwrap_or_default();
                         tracing::info_span!("rpc", method = %request.uri().path(), request_id = %request_id)
                     })
-                    .on_response(|response: &Response<Body>, latency: Duration, _: &Span| {
-                        // A trailers-only answer (most errors) ends here.
-                        if let Some(code) = grpc_code(response.headers()) {
-                            log_request(code, latency);
-                        }
-                    })
-                    .on_eos(|trailers: Option<&HeaderMap>, duration: Duration, _: &Span| {
-                        if let Some(code) = trailers.and_then(grpc_code) {
-                            log_request(code, duration);
-                        }
-                    })
                     .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
             )
+            .layer(crate::observe::ObserveLayer)
             .option_layer(self.auth)
             .layer(MapResponseLayer::new(
                 crate::oversize::as_resource_exhausted as fn(Response<Body>) -> Response<Body>,
@@ -223,20 +213,6 @@ impl GrpcServer {
             .serve_with_incoming_shutdown(wrap(routes), incoming, shutdown)
             .await
     }
-}
-
-/// The gRPC status code a header map carries, if any.
-fn grpc_code(headers: &HeaderMap) -> Option<tonic::Code> {
-    headers
-        .get("grpc-status")
-        .map(|value| tonic::Code::from_bytes(value.as_bytes()))
-}
-
-/// The one log line per request: code and duration, inside the `rpc` span
-/// that names the method and the request id.
-fn log_request(code: tonic::Code, duration: Duration) {
-    let millis = duration.as_secs_f64() * 1000.0;
-    tracing::info!(code = ?code, duration_ms = format!("{millis:.2}"), "request");
 }
 
 async fn set_all(reporter: &HealthReporter, names: &[&'static str], status: ServingStatus) {

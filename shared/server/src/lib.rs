@@ -9,6 +9,8 @@
 //!   from request metadata
 //! - [`auth`]: the tower layer that authenticates callers through the auth service
 //! - [`grpc`]: [`grpc::GrpcServer`], health, reflection, request ids, limits
+//! - [`observe`]: each request's end: RED metrics and the one log line
+//! - [`metrics`]: the Prometheus exporter (`BOOST_METRICS_ADDR`)
 //! - [`oversize`]: a request over the size limit answers RESOURCE_EXHAUSTED
 //! - [`paging`]: [`paging::Pager`], the one page-size check, fetch-one-more and page token
 //! - [`shutdown`]: SIGINT/SIGTERM as a future
@@ -20,6 +22,8 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod grpc;
+pub mod metrics;
+pub mod observe;
 pub mod oversize;
 pub mod paging;
 pub mod service;

@@ -60,6 +60,11 @@ where
     }
     let _telemetry =
         crate::telemetry::init(C::NAME, config.telemetry()).map_err(anyhow::Error::msg)?;
+    let metrics_addr = &config.telemetry().metrics_addr;
+    if !metrics_addr.is_empty() {
+        crate::metrics::install(C::NAME, metrics_addr).map_err(anyhow::Error::msg)?;
+        tracing::info!(url = %format!("http://{metrics_addr}/metrics"), "serving Prometheus metrics");
+    }
     let listener = TcpListener::bind(config.listen()).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot listen on {} ({}): {e}",

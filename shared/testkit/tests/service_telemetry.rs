@@ -1,6 +1,7 @@
-//! One log line per request, from a real service process: method, gRPC
-//! code, duration and request id, as JSON with `BOOST_LOG_FORMAT=json`, and
-//! never the caller's secret.
+//! What a real service process tells an operator: one log line per request
+//! (method, gRPC code, duration, request id; JSON with
+//! `BOOST_LOG_FORMAT=json`; never the caller's secret) and Prometheus
+//! metrics on `BOOST_METRICS_ADDR`.
 
 mod common;
 
@@ -29,15 +30,17 @@ fn request_lines(log: &Mutex<Vec<String>>) -> Vec<serde_json::Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn test_each_request_logs_one_json_line_with_method_code_duration_and_request_id() {
+async fn test_a_service_process_logs_each_request_and_serves_metrics() {
     let mut stack = Stack::start().await;
     let (_, key) = stack.project_with_key(&["events:read"]).await;
     stack.kill_processor();
     let addr: SocketAddr = ([127, 0, 0, 1], boost_testkit::free_port()).into();
+    let metrics: SocketAddr = ([127, 0, 0, 1], boost_testkit::free_port()).into();
     let mut child = stack
         .processor_command(env!("CARGO_BIN_EXE_boost-test-processor"), addr)
         .env("BOOST_LOG", "info")
         .env("BOOST_LOG_FORMAT", "json")
+        .env("BOOST_METRICS_ADDR", metrics.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

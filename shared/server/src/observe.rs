@@ -1,0 +1,159 @@
+//! The end of every request, observed once: the RED metrics
+//! ([`crate::metrics::RPC_REQUESTS`], [`crate::metrics::RPC_DURATION`]) and
+//! the one log line per request (code and duration, inside the `rpc` span
+//! that names the method and the request id).
+//!
+//! The gRPC code is in the response headers for a trailers-only answer
+//! (most errors) and in the trailers otherwise, so the body is watched for
+//! its trailers; a stream the client leaves early counts as CANCELLED.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll, ready},
+    time::Instant,
+};
+
+use http::{HeaderMap, Request, Response};
+use http_body::{Body as HttpBody, Frame};
+use tonic::{Code, body::Body};
+use tower::{Layer, Service};
+
+/// Wraps a service with [`Observe`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ObserveLayer;
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe { inner }
+    }
+}
+
+/// Records each request's end; see the module doc.
+#[derive(Debug, Clone)]
+pub struct Observe<S> {
+    inner: S,
+}
+
+impl<S> Service<Request<Body>> for Observe<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let end = RequestEnd {
+            method: request.uri().path().to_string(),
+            started: Instant::now(),
+            span: tracing::Span::current(),
+        };
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let response = answer.await?;
+            if let Some(code) = grpc_code(response.headers()) {
+                end.finish(code);
+                return Ok(response);
+            }
+            Ok(response.map(|body| {
+                Body::new(ObservedBody {
+                    inner: body,
+                    end: Some(end),
+                })
+            }))
+        })
+    }
+}
+
+/// What is known when a request starts, to be recorded when it ends.
+struct RequestEnd {
+    method: String,
+    started: Instant,
+    /// The `rpc` span (method, request id) the log line belongs to.
+    span: tracing::Span,
+}
+
+impl RequestEnd {
+    fn finish(self, code: Code) {
+        let elapsed = self.started.elapsed();
+        let code_name = format!("{code:?}");
+        metrics::counter!(crate::metrics::RPC_REQUESTS, "method" => self.method.clone(), "code" => code_name.clone())
+            .increment(1);
+        metrics::histogram!(crate::metrics::RPC_DURATION, "method" => self.method.clone())
+            .record(elapsed.as_secs_f64());
+        let millis = format!("{:.2}", elapsed.as_secs_f64() * 1000.0);
+        let _in_span = self.span.enter();
+        tracing::info!(code = %code_name, duration_ms = %millis, "request");
+    }
+}
+
+/// The gRPC status code a header map carries, if any.
+fn grpc_code(headers: &HeaderMap) -> Option<Code> {
+    headers
+        .get("grpc-status")
+        .map(|value| Code::from_bytes(value.as_bytes()))
+}
+
+/// A response body that records the request's end at its trailers, or as
+/// CANCELLED when dropped before them.
+struct ObservedBody {
+    inner: Body,
+    end: Option<RequestEnd>,
+}
+
+impl HttpBody for ObservedBody {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        match &frame {
+            Some(Ok(frame)) => {
+                if let Some(code) = frame.trailers_ref().and_then(grpc_code)
+                    && let Some(end) = self.end.take()
+                {
+                    end.finish(code);
+                }
+            }
+            Some(Err(status)) => {
+                if let Some(end) = self.end.take() {
+                    end.finish(status.code());
+                }
+            }
+            None => {
+                // Ended without trailers: nothing said what became of it.
+                if let Some(end) = self.end.take() {
+                    end.finish(Code::Unknown);
+                }
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for ObservedBody {
+    fn drop(&mut self) {
+        if let Some(end) = self.end.take() {
+            end.finish(Code::Cancelled);
+        }
+    }
+}

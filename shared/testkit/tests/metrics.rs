@@ -1,0 +1,136 @@
+//! The domain metrics of a whole in-process stack, scraped from the
+//! Prometheus exporter the way Prometheus would: ingest outcomes and rate
+//! limits, auth validations by cache level, the processor's lag, freshness,
+//! batch sizes and commit times, and per-RPC counts and durations.
+//!
+//! The exporter is global to a process, so this file holds one test.
+
+mod common;
+
+use std::{net::SocketAddr, time::Duration};
+
+use boost_proto::{
+    common::v1::Event, ingest::v1::IngestBatchRequest, query::v1::ListEventsRequest,
+};
+use boost_testkit::{Stack, stack::url};
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_stack_metrics_count_outcomes_limits_validations_and_processor_progress() {
+    let exporter: SocketAddr = ([127, 0, 0, 1], boost_testkit::free_port()).into();
+    boost_server::metrics::install("stack", &exporter.to_string()).expect("exporter");
+    let stack = Stack::start().await;
+    let (_, key) = stack
+        .project_with_key(&["events:write", "events:read"])
+        .await;
+    let mut ingest = ingest_client(&stack).await;
+
+    // 5 accepted, 1 duplicate, 1 rejected for its type.
+    let repeated = Event {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        ..event("first")
+    };
+    let mut events: Vec<Event> = (0..4).map(|_| event("good")).collect();
+    events.extend([repeated.clone(), repeated, event("not valid!")]);
+    let answer = ingest
+        .ingest_batch(with_key(
+            &key,
+            IngestBatchRequest {
+                events,
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("batch")
+        .into_inner();
+    assert_eq!(
+        (answer.accepted, answer.duplicates, answer.rejected),
+        (5, 1, 1)
+    );
+
+    // A project limit of 2 refuses another project's third event.
+    let (_, other) = stack.project_with_key(&["events:write"]).await;
+    let limited = stack
+        .spawn_ingest(&[
+            "--rate-limit-events",
+            "2",
+            "--rate-limit-window-ms",
+            "60000",
+        ])
+        .await;
+    let mut limited =
+        boost_proto::ingest::v1::ingest_service_client::IngestServiceClient::connect(url(limited))
+            .await
+            .expect("connect");
+    for _ in 0..2 {
+        track(&mut limited, &other, event("limited"))
+            .await
+            .expect("within the limit");
+    }
+    track(&mut limited, &other, event("limited"))
+        .await
+        .expect_err("over the limit");
+
+    let mut query = query_client(&stack).await;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let (mut query, key) = (query.clone(), key.clone());
+            async move {
+                let page = list(&mut query, &key, ListEventsRequest::default()).await;
+                page.map(|p| p.events.len() == 5).unwrap_or(false)
+            }
+        })
+        .await,
+        "the first project's events stored"
+    );
+    list(&mut query, &key, ListEventsRequest::default())
+        .await
+        .expect("list");
+
+    let text = scrape(exporter).await;
+    let events = |labels: &[(&str, &str)]| sample(&text, "boost_ingest_events_total", labels);
+    assert_eq!(events(&[("outcome", "accepted")]), Some(7.0), "{text}");
+    assert_eq!(events(&[("outcome", "duplicate")]), Some(1.0));
+    assert_eq!(
+        events(&[("outcome", "rejected"), ("reason", "type")]),
+        Some(1.0)
+    );
+    let limited = sample(
+        &text,
+        "boost_ingest_rate_limited_total",
+        &[("limit", "project")],
+    );
+    assert_eq!(limited, Some(1.0));
+    let valid = sample(
+        &text,
+        "boost_auth_validations_total",
+        &[("result", "valid")],
+    );
+    assert!(valid.unwrap_or(0.0) >= 1.0, "validations counted: {text}");
+    let batch = [
+        ("method", "/boost.ingest.v1.IngestService/IngestBatch"),
+        ("code", "Ok"),
+    ];
+    assert_eq!(sample(&text, "boost_rpc_requests_total", &batch), Some(1.0));
+    let track_refused = [
+        ("method", "/boost.ingest.v1.IngestService/Track"),
+        ("code", "ResourceExhausted"),
+    ];
+    assert_eq!(
+        sample(&text, "boost_rpc_requests_total", &track_refused),
+        Some(1.0)
+    );
+    let list_calls = [("method", "/boost.query.v1.QueryService/ListEvents")];
+    assert!(sample(&text, "boost_rpc_duration_seconds_bucket", &list_calls).is_some());
+    let freshness = sample(&text, "boost_processor_freshness_seconds_count", &[]);
+    assert!(
+        freshness.unwrap_or(0.0) >= 1.0,
+        "a freshness sample per record: {text}"
+    );
+    assert!(sample(&text, "boost_processor_commit_seconds_count", &[]).unwrap_or(0.0) >= 1.0);
+    assert!(sample(&text, "boost_processor_batch_events_count", &[]).unwrap_or(0.0) >= 1.0);
+    for partition in ["0", "1", "2", "3"] {
+        let lag = sample(&text, "boost_processor_lag", &[("partition", partition)]);
+        assert!(lag.is_some(), "lag of partition {partition}: {text}");
+    }
+}
