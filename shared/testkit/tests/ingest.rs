@@ -11,32 +11,15 @@ use std::{
 use boost_proto::{
     common::v1::{Event, EventKind},
     ingest::v1::{
-        EventStatus, IdentifyRequest, IngestBatchRequest, IngestBatchResponse,
+        EventStatus, IdentifyRequest, IngestBatchRequest,
         ingest_service_client::IngestServiceClient,
     },
 };
 use boost_testkit::Stack;
 use common::*;
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 use tonic_types::StatusExt;
 use uuid::Uuid;
-
-async fn batch(
-    client: &mut IngestServiceClient<Channel>,
-    key: &str,
-    events: Vec<Event>,
-) -> Result<IngestBatchResponse, tonic::Status> {
-    client
-        .ingest_batch(with_key(
-            key,
-            IngestBatchRequest {
-                events,
-                ..Default::default()
-            },
-        ))
-        .await
-        .map(|r| r.into_inner())
-}
 
 fn with_id(event_type: &str, id: Uuid) -> Event {
     Event {

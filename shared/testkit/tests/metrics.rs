@@ -9,9 +9,7 @@ mod common;
 
 use std::{net::SocketAddr, time::Duration};
 
-use boost_proto::{
-    common::v1::Event, ingest::v1::IngestBatchRequest, query::v1::ListEventsRequest,
-};
+use boost_proto::{common::v1::Event, query::v1::ListEventsRequest};
 use boost_testkit::{Stack, stack::url};
 use common::*;
 
@@ -32,17 +30,7 @@ async fn test_stack_metrics_count_outcomes_limits_validations_and_processor_prog
     };
     let mut events: Vec<Event> = (0..4).map(|_| event("good")).collect();
     events.extend([repeated.clone(), repeated, event("not valid!")]);
-    let answer = ingest
-        .ingest_batch(with_key(
-            &key,
-            IngestBatchRequest {
-                events,
-                ..Default::default()
-            },
-        ))
-        .await
-        .expect("batch")
-        .into_inner();
+    let answer = batch(&mut ingest, &key, events).await.expect("batch");
     assert_eq!(
         (answer.accepted, answer.duplicates, answer.rejected),
         (5, 1, 1)

@@ -7,7 +7,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use boost_proto::{
     common::v1::Event,
-    ingest::v1::{TrackRequest, TrackResponse, ingest_service_client::IngestServiceClient},
+    ingest::v1::{
+        IngestBatchRequest, IngestBatchResponse, TrackRequest, TrackResponse,
+        ingest_service_client::IngestServiceClient,
+    },
     query::v1::{ListEventsRequest, ListEventsResponse, query_service_client::QueryServiceClient},
 };
 use boost_testkit::{Stack, stack::url};
@@ -50,6 +53,24 @@ pub async fn track(
             key,
             TrackRequest {
                 event: Some(event),
+                ..Default::default()
+            },
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// One IngestBatch call with `key`.
+pub async fn batch(
+    client: &mut IngestServiceClient<Channel>,
+    key: &str,
+    events: Vec<Event>,
+) -> Result<IngestBatchResponse, tonic::Status> {
+    client
+        .ingest_batch(with_key(
+            key,
+            IngestBatchRequest {
+                events,
                 ..Default::default()
             },
         ))
