@@ -53,6 +53,20 @@ tansu_bin() {
     echo "$TOOLS/bin/tansu"
 }
 
+# ensure_prometheus: Prometheus and promtool for the observability tests,
+# from Debian's package when missing (as root; otherwise says how).
+ensure_prometheus() {
+    command -v prometheus >/dev/null && command -v promtool >/dev/null && return
+    say "installing Debian's prometheus package (for the observability tests)"
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >&2 \
+            || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >&2; } \
+            || die "apt-get install prometheus failed"
+    else
+        die "prometheus is missing: run 'sudo apt-get install prometheus' (or put prometheus and promtool on PATH)"
+    fi
+}
+
 # record_started KIND PID_OR_DIR: remembers what we started so stop can undo it.
 record_started() { echo "$1 $2" >>"$STARTED_FILE"; }
 

@@ -4,10 +4,13 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+ensure_prometheus
 load_deps
 trap '"$ROOT/deploy/local/stop-deps.sh"' EXIT
 
 cd "$ROOT"
+say "checking deploy/observability with promtool"
+promtool check config deploy/observability/prometheus.yml >&2
 cargo test --workspace --all-targets "$@"
 say "SDK suites against private stacks: Python (mypy --strict, pytest) and TypeScript (tsc, node --test over gRPC and gRPC-web)"
 cargo build --quiet -p boost-testkit --bin boost-test-stack

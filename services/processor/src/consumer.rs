@@ -28,7 +28,7 @@ use crate::{batch, handlers::Registry, offset_check, progress::Progress};
 
 /// Events and records dead-lettered, by `handler` (`decode` for records
 /// that could not be read).
-const DEAD_LETTERS: &str = "boost_processor_dead_letters_total";
+pub const DEAD_LETTERS: &str = "boost_processor_dead_letters_total";
 /// Time to write one batch and its offset (one transaction, retries included).
 const COMMIT_SECONDS: &str = "boost_processor_commit_seconds";
 /// Events per stored batch.

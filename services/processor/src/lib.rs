@@ -106,6 +106,11 @@ pub async fn run(
         progress: progress.clone(),
         days: boost_storage::partitions::DayPartitions::default(),
     });
+    // Every handler's dead-letter series exists from the start (at 0), so
+    // rates and alerts see the first dead letter as an increase.
+    for handler in consumer.registry.names().into_iter().chain(["decode"]) {
+        metrics::counter!(consumer::DEAD_LETTERS, "handler" => handler).absolute(0);
+    }
     let cancel = CancellationToken::new();
     tracker.spawn(retention::run_daily(
         consumer.pool.clone(),

@@ -32,6 +32,9 @@ const STORED_OFFSET: &str = "boost_processor_stored_offset";
 const HIGH_WATERMARK: &str = "boost_processor_high_watermark";
 /// Ingest receive → stored, per record.
 const FRESHNESS_SECONDS: &str = "boost_processor_freshness_seconds";
+/// 1 while a partition has records waiting and stores nothing (or is held
+/// by an offset conflict), by `partition`; what the `consuming` health says.
+const STALLED: &str = "boost_processor_stalled";
 /// Freshness samples older than this are forgotten.
 const FRESHNESS_WINDOW: Duration = Duration::from_secs(60);
 /// Most freshness samples kept (one per stored record).
@@ -297,6 +300,15 @@ pub async fn report_health(
     let mut was_stalled = None;
     loop {
         let stalled = (progress.stalled(), progress.conflicts());
+        for partition in progress.partitions().keys() {
+            let held =
+                stalled.0.contains(partition) || stalled.1.iter().any(|(p, _)| p == partition);
+            metrics::gauge!(STALLED, "partition" => partition.to_string()).set(if held {
+                1.0
+            } else {
+                0.0
+            });
+        }
         if was_stalled.as_ref() != Some(&stalled) {
             if stalled.0.is_empty() && stalled.1.is_empty() {
                 health

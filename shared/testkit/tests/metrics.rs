@@ -3,7 +3,9 @@
 //! limits, auth validations by cache level, the processor's lag, freshness,
 //! batch sizes and commit times, and per-RPC counts and durations.
 //!
-//! The exporter is global to a process, so this file holds one test.
+//! It also checks that every metric `deploy/observability`'s alert rules and
+//! dashboard name exists in the scrape. The exporter is global to a process,
+//! so this file holds one test.
 
 mod common;
 
@@ -121,4 +123,46 @@ async fn test_stack_metrics_count_outcomes_limits_validations_and_processor_prog
         let lag = sample(&text, "boost_processor_lag", &[("partition", partition)]);
         assert!(lag.is_some(), "lag of partition {partition}: {text}");
     }
+
+    let names = observability_metric_names();
+    assert!(names.len() >= 10, "{names:?}");
+    let all_there = eventually(Duration::from_secs(10), || async {
+        let text = scrape(exporter).await;
+        names
+            .iter()
+            .all(|name| text.contains(&format!("\n{name}{{")))
+    })
+    .await;
+    let text = scrape(exporter).await;
+    let missing: Vec<_> = names
+        .iter()
+        .filter(|name| !text.contains(&format!("\n{name}{{")))
+        .collect();
+    assert!(
+        all_there,
+        "named by deploy/observability but not served: {missing:?}"
+    );
+}
+
+/// Every metric the alert rules and the dashboard use, as served (histogram
+/// names with `_bucket`); `up` is Prometheus's own.
+fn observability_metric_names() -> std::collections::BTreeSet<String> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/observability/");
+    let mut names = std::collections::BTreeSet::new();
+    for file in ["alerts.yml", "grafana-dashboard.json"] {
+        let text = std::fs::read_to_string(format!("{root}{file}")).expect("observability file");
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(['b', 'p']) {
+            rest = &rest[at..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            let word = &rest[..end];
+            if word.starts_with("boost_") || word.starts_with("process_") {
+                names.insert(word.to_string());
+            }
+            rest = &rest[end.max(1)..];
+        }
+    }
+    names
 }

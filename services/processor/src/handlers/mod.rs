@@ -77,6 +77,15 @@ impl Registry {
         self
     }
 
+    /// Every handler's name, the fallback's included (each once).
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = self.by_kind.values().map(|h| h.name()).collect();
+        names.push(self.fallback.name());
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     /// The handler for `kind`.
     pub fn handler_for(&self, kind: i32) -> &dyn Handler {
         self.by_kind
