@@ -132,6 +132,14 @@ impl Producer {
     }
 }
 
+/// One produce request's time until the broker acknowledged (or refused) it.
+const PRODUCE_SECONDS: &str = "boost_kafka_produce_seconds";
+/// Encoded event batch bytes the broker acknowledged.
+const PRODUCED_BYTES: &str = "boost_kafka_produced_bytes_total";
+/// How full a partition's producer queue was when a request went out (0..1),
+/// by `partition`; at 1 callers get "buffer full".
+const QUEUE_FILL: &str = "boost_kafka_producer_queue_fill";
+
 /// Owns one partition client: takes what is queued, merges it into records,
 /// produces them as one request, answers every waiting caller.
 async fn run_partition(
@@ -152,10 +160,17 @@ async fn run_partition(
                 Err(_) => break,
             }
         }
+        // Fill of this partition's queue at the moment a request goes out.
+        metrics::gauge!(QUEUE_FILL, "partition" => partition.to_string())
+            .set(queue.len() as f64 / queue.max_capacity().max(1) as f64);
         let (records, replies) = merge(jobs);
         let count = records.len();
-        match client.produce(records, compression).await {
+        let produced = std::time::Instant::now();
+        let outcome = client.produce(records, compression).await;
+        metrics::histogram!(PRODUCE_SECONDS).record(produced.elapsed().as_secs_f64());
+        match outcome {
             Ok(offsets) => {
+                metrics::counter!(PRODUCED_BYTES).increment(bytes as u64);
                 for (waiting, offset) in replies.into_iter().zip(offsets) {
                     for reply in waiting {
                         let _ = reply.send(Ok(offset));

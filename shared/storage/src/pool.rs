@@ -33,7 +33,27 @@ pub async fn connect(args: &PostgresArgs) -> Result<Pool, StorageError> {
         }
     })
     .await?;
+    tokio::spawn(report_pool(pool.weak()));
     Ok(pool)
+}
+
+/// Connections of the PostgreSQL pool, by `state` (in_use, idle, waiting: callers waiting for one).
+const POOL_CONNECTIONS: &str = "boost_db_pool_connections";
+/// How often the pool's state is sampled.
+const POOL_SAMPLE: Duration = Duration::from_secs(5);
+
+/// Samples the pool into [`POOL_CONNECTIONS`] until the pool is dropped
+/// (the task holds it weakly, so it never keeps connections open).
+async fn report_pool(pool: deadpool_postgres::WeakPool) {
+    while let Some(pool) = pool.upgrade() {
+        let status = pool.status();
+        let in_use = status.size.saturating_sub(status.available);
+        metrics::gauge!(POOL_CONNECTIONS, "state" => "in_use").set(in_use as f64);
+        metrics::gauge!(POOL_CONNECTIONS, "state" => "idle").set(status.available as f64);
+        metrics::gauge!(POOL_CONNECTIONS, "state" => "waiting").set(status.waiting as f64);
+        drop(pool);
+        tokio::time::sleep(POOL_SAMPLE).await;
+    }
 }
 
 /// Runs `step` until it succeeds or `deadline` passes (then its last error).

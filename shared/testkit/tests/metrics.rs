@@ -119,6 +119,12 @@ async fn test_stack_metrics_count_outcomes_limits_validations_and_processor_prog
     );
     assert!(sample(&text, "boost_processor_commit_seconds_count", &[]).unwrap_or(0.0) >= 1.0);
     assert!(sample(&text, "boost_processor_batch_events_count", &[]).unwrap_or(0.0) >= 1.0);
+    let produced = sample(&text, "boost_kafka_produce_seconds_count", &[]);
+    assert!(
+        produced.unwrap_or(0.0) >= 1.0,
+        "produce requests timed: {text}"
+    );
+    assert!(sample(&text, "boost_kafka_produced_bytes_total", &[]).unwrap_or(0.0) > 0.0);
     for partition in ["0", "1", "2", "3"] {
         let lag = sample(&text, "boost_processor_lag", &[("partition", partition)]);
         assert!(lag.is_some(), "lag of partition {partition}: {text}");
