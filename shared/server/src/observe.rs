@@ -6,18 +6,72 @@
 //! The gRPC code is in the response headers for a trailers-only answer
 //! (most errors) and in the trailers otherwise, so the body is watched for
 //! its trailers; a stream the client leaves early counts as CANCELLED.
+//!
+//! The `method` label is bounded: a path that names no method of the
+//! descriptor sets Boost serves (its own, health, reflection) is counted as
+//! [`OTHER_METHOD`], so a caller sending made-up paths cannot grow the
+//! metrics without bound. The log line keeps the real path.
 
 use std::{
+    collections::HashSet,
     future::Future,
     pin::Pin,
+    sync::OnceLock,
     task::{Context, Poll, ready},
     time::Instant,
 };
+
+use boost_proto::prost::Message;
 
 use http::{HeaderMap, Request, Response};
 use http_body::{Body as HttpBody, Frame};
 use tonic::{Code, body::Body};
 use tower::{Layer, Service};
+
+/// The `method` label of any path that is not a known method.
+pub const OTHER_METHOD: &str = "other";
+
+/// Every `/package.Service/Method` path the servers may serve, from the
+/// descriptor sets reflection serves.
+fn known_methods() -> &'static HashSet<String> {
+    static KNOWN: OnceLock<HashSet<String>> = OnceLock::new();
+    KNOWN.get_or_init(|| {
+        let sets = [
+            boost_proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+        ];
+        let mut known = HashSet::new();
+        for set in sets {
+            let Ok(set) = boost_proto::prost_types::FileDescriptorSet::decode(set) else {
+                continue;
+            };
+            for file in set.file {
+                for service in &file.service {
+                    for method in &service.method {
+                        known.insert(format!(
+                            "/{}.{}/{}",
+                            file.package(),
+                            service.name(),
+                            method.name()
+                        ));
+                    }
+                }
+            }
+        }
+        known
+    })
+}
+
+/// The metrics label of `path`: itself when a known method, else [`OTHER_METHOD`].
+pub fn method_label(path: &str) -> String {
+    if known_methods().contains(path) {
+        path.to_string()
+    } else {
+        OTHER_METHOD.to_string()
+    }
+}
 
 /// Wraps a service with [`Observe`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -52,7 +106,7 @@ where
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         let end = RequestEnd {
-            method: request.uri().path().to_string(),
+            method: method_label(request.uri().path()),
             started: Instant::now(),
             span: tracing::Span::current(),
         };
@@ -154,6 +208,27 @@ impl Drop for ObservedBody {
     fn drop(&mut self) {
         if let Some(end) = self.end.take() {
             end.finish(Code::Cancelled);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_method_label_is_bounded_to_served_methods() {
+        for served in [
+            "/boost.ingest.v1.IngestService/Track",
+            "/boost.processor.v1.ProcessorService/GetStatus",
+            "/grpc.health.v1.Health/Check",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ] {
+            assert_eq!(method_label(served), served);
+        }
+        for made_up in ["/boost.ingest.v1.IngestService/Nope", "/x/y", "/", ""] {
+            assert_eq!(method_label(made_up), OTHER_METHOD);
         }
     }
 }
