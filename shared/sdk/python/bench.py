@@ -6,7 +6,6 @@ control: what the wire and the server allow without the batcher)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,22 +19,10 @@ from boost import events  # noqa: E402
 from boost.config import grpc_target  # noqa: E402
 from boost.ingest.v1 import ingest_pb2, ingest_pb2_grpc  # noqa: E402
 from boost.processor.v1 import processor_pb2, processor_pb2_grpc  # noqa: E402
-from conftest import RunningStack  # noqa: E402
+from conftest import RunningStack, start_stack  # noqa: E402
 
 EVENTS = int(os.environ.get("BOOST_BENCH_EVENTS", "50000"))
 BATCH = 100
-
-
-def start_stack(binary: Path) -> tuple[subprocess.Popen[str], RunningStack]:
-    process = subprocess.Popen([binary], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    env = {}
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.strip() == "READY":
-            return process, RunningStack(env)
-        key, _, value = line.strip().partition("=")
-        env[key] = value
-    raise SystemExit("boost-test-stack exited before it was ready")
 
 
 def wait_drained(stack: RunningStack, key: str) -> None:

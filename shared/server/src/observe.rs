@@ -64,13 +64,12 @@ fn known_methods() -> &'static HashSet<String> {
     })
 }
 
-/// The metrics label of `path`: itself when a known method, else [`OTHER_METHOD`].
-pub fn method_label(path: &str) -> String {
-    if known_methods().contains(path) {
-        path.to_string()
-    } else {
-        OTHER_METHOD.to_string()
-    }
+/// The metrics label of `path`: itself when a known method, else
+/// [`OTHER_METHOD`]; borrowed from the static set, so nothing is allocated.
+pub fn method_label(path: &str) -> &'static str {
+    known_methods()
+        .get(path)
+        .map_or(OTHER_METHOD, String::as_str)
 }
 
 /// Wraps a service with [`Observe`].
@@ -129,7 +128,7 @@ where
 
 /// What is known when a request starts, to be recorded when it ends.
 struct RequestEnd {
-    method: String,
+    method: &'static str,
     started: Instant,
     /// The `rpc` span (method, request id) the log line belongs to.
     span: tracing::Span,
@@ -139,9 +138,9 @@ impl RequestEnd {
     fn finish(self, code: Code) {
         let elapsed = self.started.elapsed();
         let code_name = format!("{code:?}");
-        metrics::counter!(crate::metrics::RPC_REQUESTS, "method" => self.method.clone(), "code" => code_name.clone())
+        metrics::counter!(crate::metrics::RPC_REQUESTS, "method" => self.method, "code" => code_name.clone())
             .increment(1);
-        metrics::histogram!(crate::metrics::RPC_DURATION, "method" => self.method.clone())
+        metrics::histogram!(crate::metrics::RPC_DURATION, "method" => self.method)
             .record(elapsed.as_secs_f64());
         let millis = format!("{:.2}", elapsed.as_secs_f64() * 1000.0);
         let _in_span = self.span.enter();

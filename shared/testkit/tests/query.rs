@@ -71,17 +71,7 @@ fn mix(now: SystemTime) -> Vec<Event> {
 async fn load(stack: &Stack, key: &str, project: Uuid, events: Vec<Event>) {
     let n = events.len();
     let mut ingest = ingest_client(stack).await;
-    let answer = ingest
-        .ingest_batch(with_key(
-            key,
-            IngestBatchRequest {
-                events,
-                ..Default::default()
-            },
-        ))
-        .await
-        .expect("batch")
-        .into_inner();
+    let answer = batch(&mut ingest, key, events).await.expect("batch");
     assert_eq!(answer.accepted as usize, n, "{answer:?}");
     assert!(
         eventually(Duration::from_secs(10), || async {

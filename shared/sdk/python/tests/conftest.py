@@ -49,6 +49,21 @@ class RunningStack:
             return str(key.secret)
 
 
+def start_stack(binary: Path) -> tuple[subprocess.Popen[str], RunningStack]:
+    """Starts `boost-test-stack` and reads its KEY=VALUE lines up to READY;
+    the stack runs until the process's standard input is closed."""
+    process = subprocess.Popen([binary], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    env: dict[str, str] = {}
+    assert process.stdout is not None
+    for line in process.stdout:
+        line = line.strip()
+        if line == "READY":
+            return process, RunningStack(env)
+        key, _, value = line.partition("=")
+        env[key] = value
+    raise RuntimeError(f"boost-test-stack exited ({process.wait()}) before it was ready")
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[RunningStack]:
     if not STACK_BIN.exists():
@@ -56,19 +71,9 @@ def stack() -> Iterator[RunningStack]:
             f"{STACK_BIN} is missing: build it with `cargo build -p boost-testkit --bin boost-test-stack` "
             "(make test does), or set BOOST_TEST_STACK_BIN"
         )
-    process = subprocess.Popen([STACK_BIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    env: dict[str, str] = {}
-    assert process.stdout is not None
-    for line in process.stdout:
-        line = line.strip()
-        if line == "READY":
-            break
-        key, _, value = line.partition("=")
-        env[key] = value
-    else:
-        pytest.fail(f"boost-test-stack exited ({process.wait()}) before it was ready")
+    process, running = start_stack(STACK_BIN)
     try:
-        yield RunningStack(env)
+        yield running
     finally:
         assert process.stdin is not None
         process.stdin.close()
