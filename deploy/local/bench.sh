@@ -11,6 +11,10 @@ cargo build --release -p boost-testkit --bin boost-bench
 for bench in ${BENCH:-auth ingest}; do
     say "benchmark: $bench"
     case $bench in
+        telemetry)
+            # the ingest process it starts per configuration is built beside it
+            cargo build --release -p boost-testkit --bin boost-test-ingest
+            BOOST_LOG=warn target/release/boost-bench telemetry ;;
         ingest-memory) BOOST_LOG=warn target/release/boost-bench ingest memory ;;
         processor-memory) BOOST_LOG=warn target/release/boost-bench processor memory ;;
         sdk)

@@ -181,6 +181,7 @@ impl KeyCache {
     /// The L2 answer; `Err` when Redis is down (the caller goes to PostgreSQL).
     pub async fn l2_get(&self, hash: &[u8; 32]) -> Result<Option<Grant>, ()> {
         let value: Option<String> = self.redis.get(l2_key(hash)).await.map_err(|e| {
+            boost_storage::redis::count_error("key_cache_read");
             tracing::debug!(error = %e, "l2 read failed");
         })?;
         Ok(value.as_deref().and_then(Grant::decode))
@@ -199,6 +200,7 @@ impl KeyCache {
             )
             .await;
         if let Err(e) = result {
+            boost_storage::redis::count_error("key_cache_write");
             tracing::debug!(error = %e, "l2 write failed");
         }
     }
@@ -216,6 +218,7 @@ impl KeyCache {
             let published: Result<i64, _> =
                 self.redis.publish(INVALIDATION_CHANNEL, hex(hash)).await;
             if let Err(e) = deleted.and(published) {
+                boost_storage::redis::count_error("key_invalidation");
                 tracing::warn!(error = %e, "cache invalidation through redis failed; other instances rely on the 1 s L1 bound");
             }
         }

@@ -48,7 +48,9 @@ impl Validator {
         }
     }
 
-    /// Resolves an API key or JWT. Malformed keys are refused before any lookup.
+    /// Resolves an API key or JWT. Malformed keys are refused before any
+    /// lookup. Traced as `key.validate` with the cache `level` that answered.
+    #[tracing::instrument(name = "key.validate", skip_all, fields(level))]
     pub async fn validate(&self, credential: &str) -> Result<Principal, AuthError> {
         if credentials::looks_like_jwt(credential) {
             return self.validate_jwt(credential).await;
@@ -63,6 +65,7 @@ impl Validator {
                 (answer, level)
             }
         };
+        tracing::Span::current().record("level", level);
         let Some(grant) = grant else {
             count(level, "unknown");
             return Err(AuthError::InvalidKey);

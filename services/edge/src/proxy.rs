@@ -74,6 +74,8 @@ impl Service<Request<Body>> for Proxy {
         for name in &HOP_BY_HOP {
             request.headers_mut().remove(name);
         }
+        // The upstream's span becomes a child of the edge's own.
+        boost_server::trace_context::inject_current(request.headers_mut());
         // gRPC-web text mode arrives base64-encoded and tonic-web decodes it,
         // but its body still reports the encoded length as an exact size;
         // the HTTP/2 client would send that as content-length and the

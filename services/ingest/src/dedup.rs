@@ -48,6 +48,7 @@ impl Dedup {
             }
             Ok(_) => vec![false; event_ids.len()],
             Err(e) => {
+                boost_storage::redis::count_error("dedup_check");
                 tracing::debug!(error = %e, "dedup lookup failed; relying on the database");
                 vec![false; event_ids.len()]
             }
@@ -73,6 +74,7 @@ impl Dedup {
                 .await;
         }
         if let Err(e) = pipeline.all::<Vec<Value>>().await {
+            boost_storage::redis::count_error("dedup_mark");
             tracing::debug!(error = %e, "dedup mark failed");
         }
     }

@@ -16,6 +16,7 @@ use boost_server::{ApiError, auth::principal};
 use futures::StreamExt;
 use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming, metadata::MetadataMap};
+use tracing::Instrument;
 
 use crate::{
     model::{Admitted, Batch, OneEvent, Sender, Unreadable},
@@ -46,14 +47,14 @@ impl IngestApi {
     /// Runs `work` as a task of [`IngestApi::writes`]: a produce must not be
     /// cut short when the client goes away, so only the waiting stops if the
     /// caller cancels, and shutdown waits for the task (each is bounded by
-    /// the broker's ack timeout).
+    /// the broker's ack timeout). The task stays in the request's span.
     async fn detached<T, F>(&self, work: F) -> Result<T, Status>
     where
         T: Send + 'static,
         F: Future<Output = Result<T, IngestError>> + Send + 'static,
     {
         self.writes
-            .spawn(work)
+            .spawn(work.in_current_span())
             .await
             .map_err(|e| Status::from(ApiError::internal("ingest task failed", &e)))?
             .map_err(status)
@@ -191,7 +192,7 @@ impl IngestService for IngestApi {
         // In its own task so no produce is cut short by a hang-up.
         let summary = self
             .writes
-            .spawn(async move { logic.ingest_stream(&sender, messages).await })
+            .spawn(async move { logic.ingest_stream(&sender, messages).await }.in_current_span())
             .await
             .map_err(|e| Status::from(ApiError::internal("ingest stream task failed", &e)))?;
         Ok(Response::new(convert::stream_response(summary)))

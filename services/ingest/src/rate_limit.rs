@@ -228,6 +228,7 @@ impl RateLimiter {
             ),
             Ok(_) => None,
             Err(e) => {
+                boost_storage::redis::count_error("rate_limit");
                 tracing::debug!(error = %e, "rate limit counts unavailable; counting locally");
                 None
             }

@@ -17,6 +17,7 @@ use boost_proto::{
 use boost_server::{ApiError, ErrorCode, auth::Principal, error::RETRY_DELAY};
 use futures::{Stream, StreamExt};
 use tonic_types::ErrorDetails;
+use tracing::Instrument;
 
 use crate::{
     commit_wait::StoredWatermarks,
@@ -245,14 +246,17 @@ impl IngestLogic {
         rule: KindRule,
     ) -> Result<Admitted<EventOutcome>, IngestError> {
         let decision = self.admit(sender, 1).await?;
-        let event = validate_event(
-            request.event,
-            rule,
-            &self.limits,
-            SystemTime::now(),
-            "event",
-        )
-        .inspect_err(|e| count_rejected(&e.field))?;
+        let event = tracing::info_span!("validate", events = 1)
+            .in_scope(|| {
+                validate_event(
+                    request.event,
+                    rule,
+                    &self.limits,
+                    SystemTime::now(),
+                    "event",
+                )
+            })
+            .inspect_err(|e| count_rejected(&e.field))?;
         let mut results = self
             .submit(&sender.principal, vec![(0, event)], request.ack)
             .await;
@@ -302,6 +306,7 @@ impl IngestLogic {
         let now = SystemTime::now();
         let mut results = Vec::with_capacity(events.len());
         let mut valid = Vec::with_capacity(events.len());
+        let validating = tracing::info_span!("validate", events = events.len()).entered();
         for (i, event) in events.into_iter().enumerate() {
             let index = i as u32;
             let event_id = event.event_id.clone();
@@ -314,6 +319,7 @@ impl IngestLogic {
                 )),
             }
         }
+        drop(validating);
         let mut failures = Vec::new();
         for submitted in self.submit(principal, valid, ack).await {
             match submitted {
@@ -494,7 +500,11 @@ impl IngestLogic {
             .collect();
         let events = self.admit_users(project, events, &mut outcomes).await;
         let ids: Vec<&str> = events.iter().map(|(_, e)| e.event_id.as_str()).collect();
-        let seen = self.dedup.seen(project, &ids).await;
+        let seen = self
+            .dedup
+            .seen(project, &ids)
+            .instrument(tracing::info_span!("dedup.check", events = ids.len()))
+            .await;
         let mut groups: BTreeMap<i32, Vec<(u32, Event)>> = BTreeMap::new();
         for ((index, event), seen) in events.into_iter().zip(seen) {
             if seen {
@@ -518,21 +528,31 @@ impl IngestLogic {
                 .into_iter()
                 .map(move |chunk| (partition, chunk))
         });
-        let sends = sends.map(|(partition, chunk)| async move {
-            let (indexes, events): (Vec<(u32, String)>, Vec<Event>) = chunk
-                .into_iter()
-                .map(|(i, e)| ((i, e.event_id.clone()), e))
-                .unzip();
-            let batch = EventBatchRecord {
-                project_id: project.to_string(),
-                events,
-                receive_time,
-            };
-            let sent = self
-                .producer
-                .send_to(partition, batch, self.ack_timeout)
-                .await;
-            (indexes, sent)
+        let sends = sends.map(|(partition, chunk)| {
+            let span = tracing::info_span!(
+                "produce",
+                otel.kind = "producer",
+                partition,
+                events = chunk.len()
+            );
+            async move {
+                let (indexes, events): (Vec<(u32, String)>, Vec<Event>) = chunk
+                    .into_iter()
+                    .map(|(i, e)| ((i, e.event_id.clone()), e))
+                    .unzip();
+                let batch = EventBatchRecord {
+                    project_id: project.to_string(),
+                    events,
+                    receive_time,
+                };
+                // The record carries this span's trace context to the processor.
+                let sent = self
+                    .producer
+                    .send_to(partition, batch, self.ack_timeout)
+                    .await;
+                (indexes, sent)
+            }
+            .instrument(span)
         });
         let mut sent_records = Vec::new();
         for (indexes, sent) in futures::future::join_all(sends).await {
@@ -552,7 +572,10 @@ impl IngestLogic {
             .iter()
             .flat_map(|(_, indexes)| indexes.iter().map(|(_, id)| id.as_str()))
             .collect();
-        self.dedup.mark(project, &accepted).await;
+        self.dedup
+            .mark(project, &accepted)
+            .instrument(tracing::info_span!("dedup.mark", events = accepted.len()))
+            .await;
         // One deadline for the whole call: the waits run side by side.
         let stored = futures::future::join_all(sent_records.iter().map(|(record, _)| async {
             ack == Ack::Committed
@@ -560,6 +583,11 @@ impl IngestLogic {
                     .committed
                     .watermarks
                     .wait_stored(record.partition, record.offset, self.committed.timeout)
+                    .instrument(tracing::info_span!(
+                        "commit_wait",
+                        partition = record.partition,
+                        offset = record.offset
+                    ))
                     .await
         }))
         .await;

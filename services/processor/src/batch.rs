@@ -66,6 +66,7 @@ pub struct Batch {
 /// Decodes records and hands each event to its handler; anything that cannot
 /// be stored becomes a dead letter instead of stopping the partition.
 pub fn decode(records: &[RecordAndOffset], registry: &Registry) -> Batch {
+    let _span = tracing::info_span!("handle", records = records.len()).entered();
     let mut batch = Batch::default();
     if let Some(last) = records.last() {
         batch.last_record_sha256 = record::digest(&last.record);
@@ -135,7 +136,9 @@ fn handle_record(
 
 /// Writes a batch (rows, end users, rollups, dead letters) and the
 /// partition's next offset atomically, after making sure the events' day
-/// partitions exist. Returns how many events were new.
+/// partitions exist. Returns how many events were new. Traced as `store`,
+/// one span per attempt.
+#[tracing::instrument(name = "store", skip_all, fields(db.system = "postgresql", events = batch.events.len()))]
 pub async fn write(
     pool: &Pool,
     days: &DayPartitions,

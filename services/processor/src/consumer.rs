@@ -7,7 +7,10 @@
 //! holds the partition instead of skipping. A database outage is not a poison record: the loop
 //! retries the same batch with backoff until it is stored or shutdown.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use boost_kafka::{
     client::partition_client,
@@ -23,8 +26,9 @@ use boost_storage::{
     partitions::DayPartitions,
 };
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
-use crate::{batch, handlers::Registry, offset_check, progress::Progress};
+use crate::{batch, batch_trace, handlers::Registry, offset_check, progress::Progress};
 
 /// Events and records dead-lettered, by `handler` (`decode` for records
 /// that could not be read).
@@ -95,6 +99,7 @@ impl Consumer {
         self.progress.started(partition, offset);
         let mut backoff = MIN_BACKOFF;
         loop {
+            let fetch_started = SystemTime::now();
             let fetched = tokio::select! {
                 () = cancel.cancelled() => break,
                 fetched = client.fetch_records(offset, 1..self.fetch_max_bytes, self.fetch_max_wait.as_millis() as i32) => fetched,
@@ -133,7 +138,9 @@ impl Consumer {
             let records: Vec<_> = records.into_iter().filter(|r| r.offset >= offset).collect();
             let Some(last) = records.last() else { continue };
             let next = last.offset + 1;
-            let batch = batch::decode(&records, &self.registry);
+            let span =
+                batch_trace::batch_span(partition, &records, (fetch_started, SystemTime::now()));
+            let batch = span.in_scope(|| batch::decode(&records, &self.registry));
             for dead in &batch.unreadable {
                 tracing::warn!(partition, offset = dead.offset, reason = %dead.error, "dead-lettering record");
                 metrics::counter!(DEAD_LETTERS, "handler" => "decode").increment(1);
@@ -149,6 +156,7 @@ impl Consumer {
                 .retry(&cancel, "store batch", || {
                     batch::write(&self.pool, &self.days, &log, partition, next, &batch)
                 })
+                .instrument(span)
                 .await;
             let Some(inserted) = written else { break };
             metrics::histogram!(COMMIT_SECONDS).record(writing.elapsed().as_secs_f64());

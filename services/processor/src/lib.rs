@@ -6,6 +6,7 @@
 //! - [`config`]: flags and env vars
 //! - [`handlers`]: the handler registry: one handler per event kind
 //! - [`batch`]: record → rows, and the one transaction per batch
+//! - [`batch_trace`]: the batch span, continuing the traces its records carry
 //! - [`consumer`]: the per-partition fetch loop
 //! - [`offset_check`]: does a stored offset fit the broker's log? (held until reset if not)
 //! - [`offset_reset`]: the operator's inspect and audited reset (`boost-offsets`)
@@ -16,6 +17,7 @@
 //! - [`run`]: builds everything and serves health; used by `main` and by tests
 
 pub mod batch;
+pub mod batch_trace;
 pub mod config;
 pub mod consumer;
 pub mod dead_letters;

@@ -286,6 +286,7 @@ pub async fn publish_watermarks(
             .publish(names.channel(), watermarks::encode(&moved))
             .await;
         if let Err(e) = pipeline.all::<Vec<Value>>().await {
+            boost_storage::redis::count_error("watermarks");
             tracing::debug!(error = %e, "stored watermark not published");
         }
     }

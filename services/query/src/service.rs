@@ -91,6 +91,7 @@ impl QueryLogic {
     }
 
     /// Lists the caller's matching events, newest or oldest first.
+    #[tracing::instrument(name = "query.execute", skip_all, fields(db.system = "postgresql", operation = "list_events"))]
     pub async fn list_events(
         &self,
         principal: &Principal,
@@ -139,6 +140,7 @@ impl QueryLogic {
     }
 
     /// One event: stored, failed (dead-lettered), or NOT_FOUND.
+    #[tracing::instrument(name = "query.execute", skip_all, fields(db.system = "postgresql", operation = "get_event"))]
     pub async fn get_event(
         &self,
         principal: &Principal,
@@ -156,6 +158,7 @@ impl QueryLogic {
     }
 
     /// One end user of the caller's project (`user_id` checked by the adapter).
+    #[tracing::instrument(name = "query.execute", skip_all, fields(db.system = "postgresql", operation = "get_user"))]
     pub async fn get_user(
         &self,
         principal: &Principal,
@@ -169,6 +172,7 @@ impl QueryLogic {
     }
 
     /// The caller's end users, most recently seen first.
+    #[tracing::instrument(name = "query.execute", skip_all, fields(db.system = "postgresql", operation = "list_users"))]
     pub async fn list_users(
         &self,
         principal: &Principal,
@@ -200,6 +204,7 @@ impl QueryLogic {
     }
 
     /// Counts grouped by one dimension, from rollups when they can answer.
+    #[tracing::instrument(name = "query.execute", skip_all, fields(db.system = "postgresql", operation = "aggregate"))]
     pub async fn aggregate(
         &self,
         principal: &Principal,
@@ -227,6 +232,7 @@ impl QueryLogic {
     /// The project's business metrics, from three queries on two
     /// connections: all-time counts by service (rollups), the last 24 hours
     /// by hour and service (hourly rollups), and an exact last-hour count.
+    #[tracing::instrument(name = "query.execute", skip_all, fields(db.system = "postgresql", operation = "metrics"))]
     pub async fn metrics(&self, principal: &Principal) -> Result<Metrics, QueryError> {
         let project = principal.project_id;
         let now = SystemTime::now();
@@ -272,6 +278,7 @@ impl QueryLogic {
 
     /// Events matching `filter` stored after the (stored_at, event_id)
     /// position `after`, for the live tail.
+    #[tracing::instrument(name = "query.execute", skip_all, fields(db.system = "postgresql", operation = "stored_since"))]
     pub async fn stored_since(
         &self,
         filter: &EventFilter,

@@ -10,10 +10,14 @@
 //! byte bound, and batches of the same project are **merged into one Kafka
 //! record**: the default broker's cost is per record, so concurrent
 //! single-event calls sharing a record is what makes them fast.
+//!
+//! Each batch carries its sender's trace context (the span current at
+//! [`Producer::send_to`]) into its record's headers; see [`crate::record`].
 
 use std::{sync::Arc, time::Duration};
 
 use boost_proto::{common::v1::EventBatchRecord, prost::Message};
+use boost_server::trace_context::TraceHeaders;
 
 use rskafka::{
     client::{
@@ -64,6 +68,8 @@ pub struct Ack {
 
 struct Job {
     batch: EventBatchRecord,
+    /// The sender's trace context, for the record's headers.
+    trace: TraceHeaders,
     reply: oneshot::Sender<Result<i64, ProduceError>>,
 }
 
@@ -118,8 +124,13 @@ impl Producer {
         deadline: Duration,
     ) -> Result<Ack, ProduceError> {
         let (reply, answer) = oneshot::channel();
+        let trace = boost_server::trace_context::current_headers();
         self.queues[partition as usize]
-            .try_send(Job { batch, reply })
+            .try_send(Job {
+                batch,
+                trace,
+                reply,
+            })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => ProduceError::BufferFull,
                 mpsc::error::TrySendError::Closed(_) => ProduceError::Stopped,
@@ -195,22 +206,28 @@ type Reply = oneshot::Sender<Result<i64, ProduceError>>;
 /// [`MAX_RECORD_BYTES`]; returns the records and, per record, who waits for it.
 /// A merged record's receive time is its first batch's.
 fn merge(jobs: Vec<Job>) -> (Vec<Record>, Vec<Vec<Reply>>) {
-    let mut merged: Vec<(EventBatchRecord, Vec<Reply>)> = Vec::new();
-    for Job { batch, reply } in jobs {
+    let mut merged: Vec<(EventBatchRecord, Vec<TraceHeaders>, Vec<Reply>)> = Vec::new();
+    for Job {
+        batch,
+        trace,
+        reply,
+    } in jobs
+    {
         match merged.last_mut() {
-            Some((current, replies))
+            Some((current, traces, replies))
                 if current.project_id == batch.project_id
                     && current.encoded_len() + batch.encoded_len() <= MAX_RECORD_BYTES =>
             {
                 current.events.extend(batch.events);
+                traces.push(trace);
                 replies.push(reply);
             }
-            _ => merged.push((batch, vec![reply])),
+            _ => merged.push((batch, vec![trace], vec![reply])),
         }
     }
     merged
         .into_iter()
-        .map(|(batch, replies)| (crate::record::encode(&batch), replies))
+        .map(|(batch, traces, replies)| (crate::record::encode(&batch, &traces), replies))
         .unzip()
 }
 
@@ -231,7 +248,14 @@ mod tests {
                 .collect(),
             receive_time: None,
         };
-        (Job { batch, reply }, answer)
+        (
+            Job {
+                batch,
+                trace: TraceHeaders::new(),
+                reply,
+            },
+            answer,
+        )
     }
 
     #[test]

@@ -22,7 +22,12 @@ use tonic::{Code, transport::Channel};
 use tower::{Layer, Service};
 use uuid::Uuid;
 
-use crate::{ApiError, config::AuthClientArgs, credentials};
+use crate::{
+    ApiError,
+    config::AuthClientArgs,
+    credentials,
+    trace_context::{InjectTraceContext, InjectTraceContextLayer},
+};
 
 /// A permission an API key can grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -171,8 +176,8 @@ const NEGATIVE_TTL: Duration = Duration::from_millis(500);
 
 /// Validates keys through the auth service, with a short in-process cache.
 pub struct Authenticator {
-    /// Lazily connected client of the auth service.
-    client: AuthServiceClient<Channel>,
+    /// Lazily connected client of the auth service; calls carry the trace context.
+    client: AuthServiceClient<InjectTraceContext<Channel>>,
     /// Recent answers by key hash; bounded, entries expire after `ttl`.
     cache: Mutex<HashMap<[u8; 32], CachedAnswer>>,
     /// How long a positive answer is trusted.
@@ -189,7 +194,7 @@ impl Authenticator {
             .timeout(args.timeout)
             .connect_lazy();
         Ok(Self {
-            client: AuthServiceClient::new(channel),
+            client: AuthServiceClient::new(InjectTraceContextLayer.layer(channel)),
             cache: Mutex::new(HashMap::new()),
             ttl: args.cache_ttl,
             timeout: args.timeout,
@@ -197,13 +202,17 @@ impl Authenticator {
     }
 
     /// Resolves a presented API key or JWT to its principal. Malformed keys
-    /// are refused here, without a network call.
+    /// are refused here, without a network call. Traced as `auth.validate`
+    /// with `cache` = `hit` (answered in-process) or `miss` (asked auth).
+    #[tracing::instrument(name = "auth.validate", skip_all, fields(cache))]
     pub async fn authenticate(&self, key: &str) -> Result<Principal, ApiError> {
         credentials::check_shape(key).map_err(|e| ApiError::unauthenticated(e.to_string()))?;
         let hash = credentials::hash(key);
         if let Some(answer) = self.cached(&hash) {
+            tracing::Span::current().record("cache", "hit");
             return answer;
         }
+        tracing::Span::current().record("cache", "miss");
         let answer = self.ask_auth(key).await;
         // Cache answers about the key, never failures of auth itself.
         let ttl = match &answer {

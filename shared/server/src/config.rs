@@ -73,6 +73,14 @@ pub fn parse_millis(value: &str) -> Result<Duration, String> {
         .map_err(|_| format!("expected a whole number of milliseconds, got {value:?}"))
 }
 
+/// Parses a ratio between 0 and 1.
+pub fn parse_ratio(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        _ => Err(format!("expected a number from 0 to 1, got {value:?}")),
+    }
+}
+
 /// gRPC server tuning shared by every service. The defaults are explicit
 /// because tonic's own defaults wait forever and accept unbounded streams.
 #[derive(Debug, Clone, clap::Args)]
@@ -162,6 +170,19 @@ pub struct TelemetryArgs {
         default_value = ""
     )]
     pub otlp_endpoint: String,
+    /// Which spans are kept, as the OpenTelemetry SDKs name samplers:
+    /// `parentbased_traceidratio` keeps a caller's decision and samples new
+    /// traces at `OTEL_TRACES_SAMPLER_ARG`.
+    #[arg(
+        long = "trace-sampler",
+        env = "OTEL_TRACES_SAMPLER",
+        default_value = "parentbased_always_on",
+        value_parser = ["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"]
+    )]
+    pub trace_sampler: String,
+    /// The ratio of new traces kept by the `traceidratio` samplers, 0 to 1.
+    #[arg(long = "trace-sampler-arg", env = "OTEL_TRACES_SAMPLER_ARG", default_value = "1.0", value_parser = parse_ratio)]
+    pub trace_sampler_arg: f64,
     /// Where this process serves Prometheus metrics (`GET /metrics`), e.g.
     /// `127.0.0.1:9464`; empty turns the exporter off. One address per
     /// process: `make run` gives each service its own.

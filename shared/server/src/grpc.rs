@@ -3,6 +3,7 @@
 //! [`GrpcServer`] adds `grpc.health.v1.Health`, server reflection over every
 //! Boost proto, request ids (`x-request-id`: taken from the caller or
 //! generated, echoed in the response and recorded on the request's log span),
+//! the caller's trace context (the `rpc` span continues its `traceparent`),
 //! the optional [`AuthLayer`], and explicit limits from [`GrpcArgs`].
 //! Health answers SERVING once serving starts and NOT_SERVING first thing on
 //! shutdown.
@@ -175,7 +176,20 @@ impl GrpcServer {
                             .get("x-request-id")
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or_default();
-                        tracing::info_span!("rpc", method = %request.uri().path(), request_id = %request_id)
+                        let span = tracing::info_span!(
+                            "rpc",
+                            otel.name = %request.uri().path(),
+                            otel.kind = "server",
+                            method = %request.uri().path(),
+                            request_id = %request_id,
+                            trace_id = tracing::field::Empty,
+                            span_id = tracing::field::Empty,
+                        );
+                        crate::trace_context::continue_trace(
+                            &span,
+                            crate::trace_context::from_headers(request.headers()),
+                        );
+                        span
                     })
                     .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
             )

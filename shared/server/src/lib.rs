@@ -3,7 +3,8 @@
 //!
 //! - [`config`]: clap argument blocks with an env var for every flag, and
 //!   [`config::parse`] which names the offending variable on bad input
-//! - [`telemetry`]: tracing subscriber, optional OpenTelemetry export
+//! - [`telemetry`]: tracing subscriber, optional OpenTelemetry export and sampling
+//! - [`trace_context`]: W3C trace context in and out of gRPC metadata and Kafka headers
 //! - [`error`]: the one error vocabulary and its mapping to gRPC statuses
 //! - [`credentials`]: API key format (prefix, checksum, hash) and extraction
 //!   from request metadata
@@ -29,5 +30,6 @@ pub mod paging;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+pub mod trace_context;
 
 pub use error::{ApiError, ErrorCode};

@@ -1,15 +1,26 @@
 //! Logging and trace export, set up once per process.
 //!
 //! Logs go to stderr as text or JSON. When an OTLP endpoint is configured,
-//! spans are also exported over OTLP/gRPC; otherwise nothing is exported and
-//! the OpenTelemetry layer is not installed at all.
+//! spans are also exported over OTLP/gRPC, sampled as `OTEL_TRACES_SAMPLER`
+//! says, and the provider is also the global one (for spans whose times are
+//! known only afterwards, like the processor's fetch); otherwise nothing is
+//! exported and the OpenTelemetry layer is not installed at all.
 
 use std::io::IsTerminal;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
-use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
-use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+use opentelemetry_sdk::{
+    Resource,
+    trace::{Sampler, SdkTracerProvider},
+};
+use tracing::Level;
+use tracing_subscriber::{
+    EnvFilter, Layer,
+    filter::{LevelFilter, Targets},
+    layer::SubscriberExt,
+    util::SubscriberInitExt,
+};
 
 use crate::config::TelemetryArgs;
 
@@ -55,18 +66,56 @@ pub fn init(service: &'static str, args: &TelemetryArgs) -> Result<TelemetryGuar
         Some(
             SdkTracerProvider::builder()
                 .with_batch_exporter(exporter)
+                .with_sampler(sampler(args))
                 .with_resource(Resource::builder().with_service_name(service).build())
                 .build(),
         )
     };
-    let otel = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service)));
+    if let Some(provider) = &provider {
+        opentelemetry::global::set_tracer_provider(provider.clone());
+    }
+    // Each layer filters on its own: `BOOST_LOG` sets what is logged, not
+    // what is traced, so a quiet log still exports every stage's span.
+    let otel = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer(service))
+            .with_filter(traced_targets())
+    });
     tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
+        .with(fmt.with_filter(filter))
         .with(otel)
         .try_init()
         .map_err(|e| format!("tracing already initialised: {e}"))?;
     Ok(TelemetryGuard { provider })
+}
+
+/// What becomes a span in the export: Boost's spans at INFO and above, and
+/// nothing of the transport crates (the exporter's own calls among them).
+fn traced_targets() -> Targets {
+    Targets::new()
+        .with_default(Level::INFO)
+        .with_target("h2", LevelFilter::OFF)
+        .with_target("hyper", LevelFilter::OFF)
+        .with_target("hyper_util", LevelFilter::OFF)
+        .with_target("tonic", LevelFilter::OFF)
+        .with_target("tower", LevelFilter::OFF)
+        .with_target("opentelemetry", LevelFilter::OFF)
+        .with_target("opentelemetry_sdk", LevelFilter::OFF)
+        .with_target("opentelemetry_otlp", LevelFilter::OFF)
+}
+
+/// The sampler `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` name
+/// (checked when the config is parsed).
+fn sampler(args: &TelemetryArgs) -> Sampler {
+    let ratio = args.trace_sampler_arg;
+    match args.trace_sampler.as_str() {
+        "always_on" => Sampler::AlwaysOn,
+        "always_off" => Sampler::AlwaysOff,
+        "traceidratio" => Sampler::TraceIdRatioBased(ratio),
+        "parentbased_always_off" => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        "parentbased_traceidratio" => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
+        }
+        _ => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+    }
 }

@@ -116,6 +116,16 @@ pub fn subscriber(args: &RedisArgs) -> Result<SubscriberClient, fred::error::Err
     Ok(client)
 }
 
+/// Redis commands that failed, by `operation`. Every user of Redis has a
+/// fallback (the database, local counting, the 1 s L1 bound), so a failure
+/// never fails a call: this counter is how an operator sees them.
+pub const ERRORS: &str = "boost_redis_errors_total";
+
+/// Counts one failed Redis command of `operation` (e.g. `dedup_check`).
+pub fn count_error(operation: &'static str) {
+    metrics::counter!(ERRORS, "operation" => operation).increment(1);
+}
+
 /// Health name of the Redis dependency: NOT_SERVING while a service runs
 /// degraded without it.
 pub const HEALTH_NAME: &str = "redis";

@@ -3,6 +3,7 @@
 //! - [`database`]: a fresh, migrated PostgreSQL database per test, dropped afterwards
 //! - [`broker`]: a private tansu broker on a random port, killed afterwards
 //! - [`postgres`]: a private PostgreSQL server, stoppable mid-test
+//! - [`otlp`]: an OTLP/gRPC trace receiver that keeps every span it is sent
 //! - [`raw`]: gRPC calls with hand-made (or garbage) request bytes
 //! - [`redis`]: a private Redis on a random port, stoppable mid-test
 //! - [`stack`]: all five services in-process on port 0, wired to the above
@@ -13,6 +14,7 @@
 
 pub mod broker;
 pub mod database;
+pub mod otlp;
 pub mod postgres;
 pub mod raw;
 pub mod redis;

@@ -1,7 +1,8 @@
 //! The whole of Boost in-process: auth, ingest, processor, query and edge,
 //! each on its own loopback port 0, against a [`TestDatabase`] and a
 //! [`TestBroker`]. The processor can be killed (its runtime dropped
-//! mid-work) and started again, or run as its own OS process and `kill -9`ed.
+//! mid-work) and started again, or run as its own OS process and `kill -9`ed;
+//! ingest and query can run as OS processes too (for per-process telemetry).
 
 use std::{
     net::SocketAddr,
@@ -53,15 +54,26 @@ pub struct Stack {
     processor_runtime: Option<tokio::runtime::Runtime>,
 }
 
-/// A processor running as its own OS process; SIGKILLed when dropped.
-pub struct ProcessorProcess {
+/// A service running as its own OS process; SIGKILLed when dropped.
+pub struct ServiceProcess {
     /// The process.
     child: std::process::Child,
     /// Its gRPC address.
     pub addr: SocketAddr,
 }
 
-impl ProcessorProcess {
+impl ServiceProcess {
+    /// Starts `command` (a service listening on `addr`) and returns once it
+    /// reports SERVING.
+    pub async fn spawn(mut command: std::process::Command, addr: SocketAddr) -> Self {
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {:?}: {e}", command.get_program()));
+        let process = Self { child, addr };
+        wait_serving(addr).await;
+        process
+    }
+
     /// `kill -9`: no shutdown path runs, an open transaction never commits.
     pub fn kill(mut self) {
         self.kill_now();
@@ -73,7 +85,7 @@ impl ProcessorProcess {
     }
 }
 
-impl Drop for ProcessorProcess {
+impl Drop for ServiceProcess {
     fn drop(&mut self) {
         self.kill_now();
     }
@@ -156,15 +168,7 @@ impl Stack {
 
         let ingest = spawn_ingest(auth, &broker, &redis, &shutdown, &[]).await;
 
-        let query_config: boost_query::Config = parse(
-            "query",
-            &[
-                "--auth-url".into(),
-                url(auth),
-                "--database-url".into(),
-                db.url.clone(),
-            ],
-        );
+        let query_config: boost_query::Config = parse("query", &query_args(auth, &db));
         let token = shutdown.clone();
         tokio::spawn(async move {
             boost_query::run(query_config, query_listener, token.cancelled_owned()).await
@@ -242,28 +246,36 @@ impl Stack {
     /// Starts a processor of this stack as its own OS process from
     /// `binary` (integration tests pass
     /// `env!("CARGO_BIN_EXE_boost-test-processor")`); returns once it serves.
-    pub async fn spawn_processor_process(&self, binary: &str) -> ProcessorProcess {
+    pub async fn spawn_processor_process(&self, binary: &str) -> ServiceProcess {
         let addr: SocketAddr = ([127, 0, 0, 1], crate::free_port()).into();
-        let child = self
-            .processor_command(binary, addr)
+        let mut command = self.processor_command(binary, addr);
+        command
             .env("BOOST_LOG", "warn")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start the processor process");
-        let process = ProcessorProcess { child, addr };
-        wait_serving(addr).await;
-        process
+            .stderr(std::process::Stdio::null());
+        ServiceProcess::spawn(command, addr).await
     }
 
     /// The command line of a processor process of this stack listening on
     /// `addr`, for tests that set its environment or read its output.
     pub fn processor_command(&self, binary: &str, addr: SocketAddr) -> std::process::Command {
-        let mut command = std::process::Command::new(binary);
-        command
-            .args(self.processor_args())
-            .args(["--listen", &addr.to_string()]);
-        command
+        command(binary, &self.processor_args(), addr)
+    }
+
+    /// The command line of an ingest process of this stack listening on
+    /// `addr` (`binary`: `env!("CARGO_BIN_EXE_boost-test-ingest")`).
+    pub fn ingest_command(&self, binary: &str, addr: SocketAddr) -> std::process::Command {
+        command(
+            binary,
+            &ingest_args(self.auth, &self.broker, &self.redis),
+            addr,
+        )
+    }
+
+    /// The command line of a query process of this stack listening on
+    /// `addr` (`binary`: `env!("CARGO_BIN_EXE_boost-test-query")`).
+    pub fn query_command(&self, binary: &str, addr: SocketAddr) -> std::process::Command {
+        command(binary, &query_args(self.auth, &self.db), addr)
     }
 
     /// Kills the processor: every task of the instance stops at its current
@@ -375,7 +387,17 @@ pub async fn spawn_ingest(
     extra: &[&str],
 ) -> SocketAddr {
     let (listener, addr) = bind().await;
-    let mut args: Vec<String> = vec![
+    let mut args = ingest_args(auth, broker, redis);
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let config: boost_ingest::Config = parse("ingest", &args);
+    let token = shutdown.clone();
+    tokio::spawn(async move { boost_ingest::run(config, listener, token.cancelled_owned()).await });
+    addr
+}
+
+/// Flags of an ingest instance on the given auth, broker and Redis.
+fn ingest_args(auth: SocketAddr, broker: &TestBroker, redis: &TestRedis) -> Vec<String> {
+    vec![
         "--redis-url".into(),
         redis.url.clone(),
         "--ack-timeout-ms".into(),
@@ -384,12 +406,24 @@ pub async fn spawn_ingest(
         url(auth),
         "--kafka-brokers".into(),
         broker.address.clone(),
-    ];
-    args.extend(extra.iter().map(|a| a.to_string()));
-    let config: boost_ingest::Config = parse("ingest", &args);
-    let token = shutdown.clone();
-    tokio::spawn(async move { boost_ingest::run(config, listener, token.cancelled_owned()).await });
-    addr
+    ]
+}
+
+/// Flags of a query instance on the given auth and database.
+fn query_args(auth: SocketAddr, db: &TestDatabase) -> Vec<String> {
+    vec![
+        "--auth-url".into(),
+        url(auth),
+        "--database-url".into(),
+        db.url.clone(),
+    ]
+}
+
+/// A service process's command line: `binary`, its flags, `--listen addr`.
+fn command(binary: &str, args: &[String], addr: SocketAddr) -> std::process::Command {
+    let mut command = std::process::Command::new(binary);
+    command.args(args).args(["--listen", &addr.to_string()]);
+    command
 }
 
 /// Starts an edge on `listener` in front of the given services.

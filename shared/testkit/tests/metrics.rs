@@ -1,7 +1,8 @@
 //! The domain metrics of a whole in-process stack, scraped from the
 //! Prometheus exporter the way Prometheus would: ingest outcomes and rate
 //! limits, auth validations by cache level, the processor's lag, freshness,
-//! batch sizes and commit times, and per-RPC counts and durations.
+//! batch sizes and commit times, per-RPC counts and durations, and failed
+//! Redis commands once Redis is gone.
 //!
 //! It also checks that every metric `deploy/observability`'s alert rules and
 //! dashboard name exists in the scrape. The exporter is global to a process,
@@ -19,7 +20,7 @@ use common::*;
 async fn test_stack_metrics_count_outcomes_limits_validations_and_processor_progress() {
     let exporter: SocketAddr = ([127, 0, 0, 1], boost_testkit::free_port()).into();
     boost_server::metrics::install("stack", &exporter.to_string()).expect("exporter");
-    let stack = Stack::start().await;
+    let mut stack = Stack::start().await;
     let (_, key) = stack
         .project_with_key(&["events:write", "events:read"])
         .await;
@@ -147,6 +148,31 @@ async fn test_stack_metrics_count_outcomes_limits_validations_and_processor_prog
     assert!(
         all_there,
         "named by deploy/observability but not served: {missing:?}"
+    );
+
+    // Redis gone: the calls still succeed, and the failed commands are counted.
+    stack.redis.stop();
+    let redis_errors = eventually(Duration::from_secs(15), || {
+        let (mut ingest, key) = (ingest.clone(), key.clone());
+        async move {
+            let accepted = track(&mut ingest, &key, event("without_redis"))
+                .await
+                .is_ok();
+            let text = scrape(exporter).await;
+            accepted
+                && sample(
+                    &text,
+                    "boost_redis_errors_total",
+                    &[("operation", "dedup_check")],
+                )
+                .is_some_and(|n| n >= 1.0)
+        }
+    })
+    .await;
+    assert!(
+        redis_errors,
+        "failed Redis commands counted: {}",
+        scrape(exporter).await
     );
 }
 

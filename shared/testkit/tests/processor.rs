@@ -49,11 +49,14 @@ async fn produce_raw(stack: &Stack, project: Uuid, events: Vec<Event>) {
     let partition = client::partition_client(&kafka, &args.topic, 0)
         .await
         .expect("partition");
-    let record = record::encode(&EventBatchRecord {
-        project_id: project.to_string(),
-        events,
-        receive_time: at(0),
-    });
+    let record = record::encode(
+        &EventBatchRecord {
+            project_id: project.to_string(),
+            events,
+            receive_time: at(0),
+        },
+        &[],
+    );
     partition
         .produce(vec![record], Compression::NoCompression)
         .await

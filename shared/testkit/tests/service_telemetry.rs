@@ -1,5 +1,5 @@
 //! What a real service process tells an operator: one log line per request
-//! (method, gRPC code, duration, request id; JSON with
+//! (method, gRPC code, duration, request id, the caller's trace id; JSON with
 //! `BOOST_LOG_FORMAT=json`; never the caller's secret) and Prometheus
 //! metrics on `BOOST_METRICS_ADDR`.
 
@@ -18,6 +18,10 @@ use boost_proto::processor::v1::{
 };
 use boost_testkit::{Stack, stack::url};
 use common::*;
+
+/// A caller's trace and its `traceparent` header.
+const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 /// The `request` lines logged so far, parsed.
 fn request_lines(log: &Mutex<Vec<String>>) -> Vec<serde_json::Value> {
@@ -58,8 +62,12 @@ async fn test_a_service_process_logs_each_request_and_serves_metrics() {
     let mut status = ProcessorServiceClient::connect(url(addr))
         .await
         .expect("connect");
+    let mut traced = with_key(&key, GetStatusRequest {});
+    traced
+        .metadata_mut()
+        .insert("traceparent", CALLER_TRACEPARENT.parse().expect("ascii"));
     status
-        .get_status(with_key(&key, GetStatusRequest {}))
+        .get_status(traced)
         .await
         .expect("GetStatus with a key");
     let refused = status
@@ -93,6 +101,9 @@ async fn test_a_service_process_logs_each_request_and_serves_metrics() {
         .map(|line| line["fields"]["code"].as_str().unwrap_or_default())
         .collect();
     assert_eq!(codes, vec!["Ok", "Unauthenticated"], "{lines:?}");
+    // Trace export is off here, yet the caller's trace id is on its line.
+    assert_eq!(lines[0]["span"]["trace_id"], CALLER_TRACE, "{lines:?}");
+    assert!(lines[1]["span"].get("trace_id").is_none(), "{lines:?}");
     for line in &lines {
         let request_id = line["span"]["request_id"].as_str().unwrap_or_default();
         assert_eq!(request_id.len(), 36, "a generated request id: {line}");

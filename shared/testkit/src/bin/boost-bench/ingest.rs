@@ -69,7 +69,7 @@ pub(crate) struct Outcome {
 
 impl Outcome {
     /// Accepted events per second.
-    fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.events as f64 / self.elapsed.as_secs_f64()
     }
 }

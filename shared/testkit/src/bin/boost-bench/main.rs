@@ -17,6 +17,9 @@
 //! bare IngestBatch calls from the same process (the SDK benchmarks' Rust
 //! row; `BENCH=sdk make bench` adds Python and Node).
 //!
+//! `boost-bench telemetry` — ingest events/s with tracing (sampling 0,
+//! 0.01, 1) and with metrics, each beside the same ingest without either.
+//!
 //! `boost-bench auth` — ValidateApiKey latency through the gRPC API:
 //! warm (L1 hit), L2 (Redis, fresh instance) and cold (PostgreSQL, never
 //! validated keys), plus throughput with concurrent callers. Every loop is
@@ -29,6 +32,7 @@ mod client;
 mod ingest;
 mod processor;
 mod query;
+mod telemetry;
 
 use std::time::{Duration, Instant};
 
@@ -227,12 +231,13 @@ async fn main() -> anyhow::Result<()> {
         }
         "query" => query::bench_query().await,
         "client" => client::bench_client().await,
+        "telemetry" => telemetry::bench_telemetry().await,
         "processor" => {
             processor::bench_processor(std::env::args().nth(2).as_deref() == Some("memory")).await
         }
         other => {
             anyhow::bail!(
-                "unknown benchmark {other:?}; available: auth, ingest [memory], query, processor [memory], client"
+                "unknown benchmark {other:?}; available: auth, ingest [memory], query, processor [memory], client, telemetry"
             )
         }
     }

@@ -79,7 +79,7 @@ async fn fill_backlog(stack: &Stack, project: uuid::Uuid, total: u64) -> anyhow:
                     receive_time: Some(Timestamp::from(SystemTime::now())),
                 };
                 // Four records (~2,000 events) per produce request.
-                let records = (0..4).map(|_| record::encode(&batch)).collect();
+                let records = (0..4).map(|_| record::encode(&batch, &[])).collect();
                 pc.produce(records, Compression::NoCompression).await?;
                 sent += 4;
                 let events = produced.fetch_add(4 * EVENTS_PER_RECORD as u64, Ordering::Relaxed);

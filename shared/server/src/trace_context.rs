@@ -1,0 +1,227 @@
+//! W3C trace context (`traceparent`, `tracestate`) across every hop a
+//! request takes: read from gRPC metadata when a request arrives, written
+//! into gRPC metadata when a service calls another ([`InjectTraceContextLayer`]),
+//! and into Kafka record headers (as [`TraceHeaders`]) when ingest produces.
+//!
+//! Propagation follows the spans of `tracing` through
+//! `tracing-opentelemetry`, so it is live only while trace export is on
+//! ([`crate::telemetry`]). With export off, a caller's trace id is still
+//! recorded on the request's log line, and the edge forwards the caller's
+//! headers untouched.
+
+use std::task::{Context as TaskContext, Poll};
+
+use http::{HeaderMap, HeaderName, HeaderValue, Request};
+use opentelemetry::{
+    Context,
+    propagation::{Extractor, Injector, TextMapPropagator},
+    trace::{SpanContext, TraceContextExt},
+};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use tower::{Layer, Service};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// The `traceparent` header: version, trace id, parent span id, flags.
+pub const TRACEPARENT: &str = "traceparent";
+
+/// Trace context as header pairs, for carriers that are not HTTP (Kafka
+/// record headers). Empty when nothing is traced.
+pub type TraceHeaders = Vec<(String, String)>;
+
+/// Reads a header map for the propagator.
+struct HeaderReader<'a>(&'a HeaderMap);
+
+impl Extractor for HeaderReader<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+}
+
+/// Writes into a header map for the propagator; a value that is not a
+/// valid header is left out.
+struct HeaderWriter<'a>(&'a mut HeaderMap);
+
+impl Injector for HeaderWriter<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(key.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// Reads header pairs (Kafka record headers) for the propagator.
+struct PairReader<'a>(Vec<(&'a str, &'a str)>);
+
+impl Extractor for PairReader<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(key))
+            .map(|(_, value)| *value)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(name, _)| *name).collect()
+    }
+}
+
+/// The caller's trace context carried by `headers` (empty when none or
+/// malformed: a bad `traceparent` starts a new trace, it never fails a call).
+pub fn from_headers(headers: &HeaderMap) -> Context {
+    TraceContextPropagator::new().extract(&HeaderReader(headers))
+}
+
+/// The trace context carried by header pairs, e.g. a Kafka record's headers;
+/// values that are not UTF-8 are ignored.
+pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Context {
+    let pairs = pairs
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, std::str::from_utf8(value).ok()?)))
+        .collect();
+    TraceContextPropagator::new().extract(&PairReader(pairs))
+}
+
+/// Writes the current span's trace context into outgoing `headers`;
+/// leaves them as they are when the span is not traced.
+pub fn inject_current(headers: &mut HeaderMap) {
+    let context = tracing::Span::current().context();
+    if context.span().span_context().is_valid() {
+        TraceContextPropagator::new().inject_context(&context, &mut HeaderWriter(headers));
+    }
+}
+
+/// The current span's trace context as header pairs, for a Kafka record.
+pub fn current_headers() -> TraceHeaders {
+    let context = tracing::Span::current().context();
+    let mut headers = TraceHeaders::new();
+    if context.span().span_context().is_valid() {
+        TraceContextPropagator::new().inject_context(&context, &mut PairWriter(&mut headers));
+    }
+    headers
+}
+
+/// Writes header pairs for the propagator.
+struct PairWriter<'a>(&'a mut TraceHeaders);
+
+impl Injector for PairWriter<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.push((key.to_string(), value));
+    }
+}
+
+/// Continues `parent` in `span` and records the ids on it (`trace_id`,
+/// `span_id` fields, declared empty by the span), so every log line inside
+/// carries them. With export off the span is not traced, and the parent's
+/// trace id alone is recorded.
+pub fn continue_trace(span: &tracing::Span, parent: Context) {
+    let caller = parent.span().span_context().clone();
+    // Fails only when export is off (no OpenTelemetry layer): nothing to continue then.
+    let _ = span.set_parent(parent);
+    let own = span.context().span().span_context().clone();
+    record_ids(
+        span,
+        if own.is_valid() { &own } else { &caller },
+        own.is_valid(),
+    );
+}
+
+/// Records the ids of the span's own trace context on it (see
+/// [`continue_trace`]), for spans that start a trace or inherit one in-process.
+pub fn record_own_ids(span: &tracing::Span) {
+    let own = span.context().span().span_context().clone();
+    if own.is_valid() {
+        record_ids(span, &own, true);
+    }
+}
+
+fn record_ids(span: &tracing::Span, ids: &SpanContext, own: bool) {
+    if ids.is_valid() {
+        span.record("trace_id", tracing::field::display(ids.trace_id()));
+        if own {
+            span.record("span_id", tracing::field::display(ids.span_id()));
+        }
+    }
+}
+
+/// Writes the calling span's trace context into every request a client
+/// sends: wrap a tonic `Channel` with it (`ServiceBuilder::new().layer(InjectTraceContextLayer).service(channel)`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InjectTraceContextLayer;
+
+impl<S> Layer<S> for InjectTraceContextLayer {
+    type Service = InjectTraceContext<S>;
+
+    fn layer(&self, inner: S) -> InjectTraceContext<S> {
+        InjectTraceContext { inner }
+    }
+}
+
+/// A client service that adds `traceparent`/`tracestate`; see [`InjectTraceContextLayer`].
+#[derive(Debug, Clone)]
+pub struct InjectTraceContext<S> {
+    inner: S,
+}
+
+impl<S, B> Service<Request<B>> for InjectTraceContext<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        inject_current(request.headers_mut());
+        self.inner.call(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    #[test]
+    fn test_reads_a_traceparent_from_headers_and_pairs() {
+        let mut headers = HeaderMap::new();
+        headers.insert(TRACEPARENT, PARENT.parse().expect("header"));
+        for context in [
+            from_headers(&headers),
+            from_pairs([(TRACEPARENT, PARENT.as_bytes())]),
+        ] {
+            let span = context.span().span_context().clone();
+            assert!(span.is_valid() && span.is_sampled() && span.is_remote());
+            assert_eq!(
+                span.trace_id().to_string(),
+                "0af7651916cd43dd8448eb211c80319c"
+            );
+            assert_eq!(span.span_id().to_string(), "b7ad6b7169203331");
+        }
+    }
+
+    #[test]
+    fn test_a_malformed_traceparent_is_no_context() {
+        for bad in [
+            "",
+            "00-xyz",
+            "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ] {
+            let context = from_pairs([(TRACEPARENT, bad.as_bytes())]);
+            assert!(!context.span().span_context().is_valid(), "{bad:?}");
+        }
+        let context = from_pairs([(TRACEPARENT, [0xff, 0xfe].as_slice())]);
+        assert!(!context.span().span_context().is_valid());
+    }
+}
