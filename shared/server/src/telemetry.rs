@@ -14,15 +14,16 @@ use opentelemetry_sdk::{
     Resource,
     trace::{Sampler, SdkTracerProvider},
 };
-use tracing::Level;
+use tracing::{Level, Metadata, Subscriber, subscriber::Interest};
 use tracing_subscriber::{
     EnvFilter, Layer,
     filter::{LevelFilter, Targets},
-    layer::SubscriberExt,
+    layer::{Context as FilterContext, Filter, SubscriberExt},
+    registry::LookupSpan,
     util::SubscriberInitExt,
 };
 
-use crate::config::TelemetryArgs;
+use crate::{config::TelemetryArgs, trace_context};
 
 /// Keeps the trace exporter alive; dropping it flushes pending spans.
 pub struct TelemetryGuard {
@@ -77,9 +78,19 @@ pub fn init(service: &'static str, args: &TelemetryArgs) -> Result<TelemetryGuar
     // Each layer filters on its own: `BOOST_LOG` sets what is logged, not
     // what is traced, so a quiet log still exports every stage's span.
     let otel = provider.as_ref().map(|p| {
+        // Per span, only what is asked for: no source location, thread or
+        // target attributes, no busy/idle timing, no OpenTelemetry context
+        // switch on every poll (propagation reads the span's own context).
         tracing_opentelemetry::layer()
             .with_tracer(p.tracer(service))
-            .with_filter(traced_targets())
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            .with_context_activation(false)
+            .with_filter(SampledOnly {
+                targets: traced_targets(),
+            })
     });
     tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
@@ -87,6 +98,32 @@ pub fn init(service: &'static str, args: &TelemetryArgs) -> Result<TelemetryGuar
         .try_init()
         .map_err(|e| format!("tracing already initialised: {e}"))?;
     Ok(TelemetryGuard { provider })
+}
+
+/// What the OpenTelemetry layer is given: [`traced_targets`], and nothing
+/// inside a trace the sampler dropped (the first span of such a trace is
+/// built, to make the decision; its descendants would only cost time).
+struct SampledOnly {
+    targets: Targets,
+}
+
+impl<S> Filter<S> for SampledOnly
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn enabled(&self, meta: &Metadata<'_>, cx: &FilterContext<'_, S>) -> bool {
+        self.targets.would_enable(meta.target(), meta.level())
+            && !trace_context::in_unsampled_trace(cx.lookup_current())
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        if self.targets.would_enable(meta.target(), meta.level()) {
+            // Asked per span: the answer depends on the trace it is in.
+            Interest::sometimes()
+        } else {
+            Interest::never()
+        }
+    }
 }
 
 /// What becomes a span in the export: Boost's spans at INFO and above, and

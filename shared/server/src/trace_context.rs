@@ -3,6 +3,10 @@
 //! into gRPC metadata when a service calls another ([`InjectTraceContextLayer`]),
 //! and into Kafka record headers (as [`TraceHeaders`]) when ingest produces.
 //!
+//! Inside a trace the sampler dropped, only the first span (the RPC, the
+//! processor's batch) is built; the propagated context still says "not
+//! sampled", so the next hop drops it too.
+//!
 //! Propagation follows the spans of `tracing` through
 //! `tracing-opentelemetry`, so it is live only while trace export is on
 //! ([`crate::telemetry`]). With export off, a caller's trace id is still
@@ -20,6 +24,10 @@ use opentelemetry::{
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tower::{Layer, Service};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::{
+    Registry,
+    registry::{LookupSpan, SpanRef},
+};
 
 /// The `traceparent` header: version, trace id, parent span id, flags.
 pub const TRACEPARENT: &str = "traceparent";
@@ -91,20 +99,65 @@ pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> C
 /// Writes the current span's trace context into outgoing `headers`;
 /// leaves them as they are when the span is not traced.
 pub fn inject_current(headers: &mut HeaderMap) {
-    let context = tracing::Span::current().context();
-    if context.span().span_context().is_valid() {
+    if let Some(context) = current() {
         TraceContextPropagator::new().inject_context(&context, &mut HeaderWriter(headers));
     }
 }
 
 /// The current span's trace context as header pairs, for a Kafka record.
 pub fn current_headers() -> TraceHeaders {
-    let context = tracing::Span::current().context();
     let mut headers = TraceHeaders::new();
-    if context.span().span_context().is_valid() {
+    if let Some(context) = current() {
         TraceContextPropagator::new().inject_context(&context, &mut PairWriter(&mut headers));
     }
     headers
+}
+
+/// The trace context to pass on from the current span: its own, or inside
+/// a trace that is not sampled (whose spans are not built, see
+/// [`Unsampled`]) that trace's, so the next hop knows it is not sampled.
+fn current() -> Option<Context> {
+    let span = tracing::Span::current();
+    let context = span.context();
+    if context.span().span_context().is_valid() {
+        return Some(context);
+    }
+    let unsampled = span
+        .with_subscriber(|(id, dispatch)| {
+            let registry = dispatch.downcast_ref::<Registry>()?;
+            let span = registry.span(id)?;
+            span.scope()
+                .find_map(|s| s.extensions().get::<Unsampled>().map(|u| u.0.clone()))
+        })
+        .flatten()?;
+    Some(Context::new().with_remote_span_context(unsampled))
+}
+
+/// Marks a span that continues or starts a trace the sampler dropped: its
+/// descendants are not given to the OpenTelemetry layer at all (see
+/// `telemetry`), which is most of what tracing costs when sampling is low.
+pub(crate) struct Unsampled(pub(crate) SpanContext);
+
+/// Whether `span` or one of its ancestors carries [`Unsampled`].
+pub(crate) fn in_unsampled_trace<S>(span: Option<SpanRef<'_, S>>) -> bool
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    span.is_some_and(|span| {
+        span.scope()
+            .any(|s| s.extensions().get::<Unsampled>().is_some())
+    })
+}
+
+fn mark_unsampled(span: &tracing::Span, context: SpanContext) {
+    span.with_subscriber(|(id, dispatch)| {
+        if let Some(data) = dispatch
+            .downcast_ref::<Registry>()
+            .and_then(|registry| registry.span(id))
+        {
+            data.extensions_mut().insert(Unsampled(context));
+        }
+    });
 }
 
 /// Writes header pairs for the propagator.
@@ -130,6 +183,9 @@ pub fn continue_trace(span: &tracing::Span, parent: Context) {
         if own.is_valid() { &own } else { &caller },
         own.is_valid(),
     );
+    if own.is_valid() && !own.is_sampled() {
+        mark_unsampled(span, own);
+    }
 }
 
 /// Records the ids of the span's own trace context on it (see
@@ -138,6 +194,9 @@ pub fn record_own_ids(span: &tracing::Span) {
     let own = span.context().span().span_context().clone();
     if own.is_valid() {
         record_ids(span, &own, true);
+        if !own.is_sampled() {
+            mark_unsampled(span, own);
+        }
     }
 }
 

@@ -24,11 +24,18 @@ const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
 /// A second caller trace, for the query.
 const QUERY_TRACE: &str = "5cf92f3577b34da6a3ce929d0e0e4737";
+/// A trace the caller did not sample.
+const UNSAMPLED_TRACE: &str = "6df92f3577b34da6a3ce929d0e0e4738";
 
 /// A request carrying `key` and a sampled `traceparent` of `trace`.
 fn traced<T>(key: &str, trace: &str, body: T) -> tonic::Request<T> {
+    with_traceparent(key, trace, "01", body)
+}
+
+/// A request carrying `key` and a `traceparent` of `trace` with `flags`.
+fn with_traceparent<T>(key: &str, trace: &str, flags: &str, body: T) -> tonic::Request<T> {
     let mut request = with_key(key, body);
-    let parent = format!("00-{trace}-{CALLER_SPAN}-01");
+    let parent = format!("00-{trace}-{CALLER_SPAN}-{flags}");
     request
         .metadata_mut()
         .insert("traceparent", parent.parse().expect("ascii"));
@@ -150,6 +157,19 @@ async fn test_one_trace_runs_from_track_through_kafka_to_the_commit() {
     let mut ingest = IngestServiceClient::connect(url(ingest_addr))
         .await
         .expect("connect ingest");
+    // A trace the caller did not sample stays unsampled across Kafka.
+    ingest
+        .track(with_traceparent(
+            &key,
+            UNSAMPLED_TRACE,
+            "00",
+            TrackRequest {
+                event: Some(event("unsampled")),
+                ack: AckLevel::Committed as i32,
+            },
+        ))
+        .await
+        .expect("Track, not sampled");
     let answer = ingest
         .track(traced(
             &key,
@@ -231,8 +251,8 @@ async fn test_one_trace_runs_from_track_through_kafka_to_the_commit() {
         named(&spans, "ingest", "auth.validate")
             .attribute("cache")
             .as_deref(),
-        Some("miss"),
-        "the first call with a key asks auth"
+        Some("hit"),
+        "the unsampled call before validated the key"
     );
 
     // The Kafka hop: the processor's batch span is the produce span's child.
@@ -267,4 +287,10 @@ async fn test_one_trace_runs_from_track_through_kafka_to_the_commit() {
     assert_eq!(query_rpc.parent_span_id(), CALLER_SPAN);
     let execute = named(&query_spans, "query", "query.execute");
     assert!(descends_from(&query_spans, execute, &query_rpc.span_id()));
+
+    // Exported after the unsampled Track, so it would be here by now.
+    assert!(
+        summary(&trace_spans(&receiver, UNSAMPLED_TRACE)).is_empty(),
+        "nothing of an unsampled trace is exported, by ingest or the processor"
+    );
 }
