@@ -265,11 +265,18 @@ impl Stack {
     /// The command line of an ingest process of this stack listening on
     /// `addr` (`binary`: `env!("CARGO_BIN_EXE_boost-test-ingest")`).
     pub fn ingest_command(&self, binary: &str, addr: SocketAddr) -> std::process::Command {
-        command(
-            binary,
-            &ingest_args(self.auth, &self.broker, &self.redis),
-            addr,
-        )
+        self.ingest_command_on(binary, addr, &self.broker)
+    }
+
+    /// Like [`Stack::ingest_command`], producing to another `broker` (the
+    /// telemetry bench gives each run a fresh one).
+    pub fn ingest_command_on(
+        &self,
+        binary: &str,
+        addr: SocketAddr,
+        broker: &TestBroker,
+    ) -> std::process::Command {
+        command(binary, &ingest_args(self.auth, broker, &self.redis), addr)
     }
 
     /// The command line of a query process of this stack listening on

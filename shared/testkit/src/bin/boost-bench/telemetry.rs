@@ -3,8 +3,8 @@
 //! telemetry (the control), Prometheus metrics on, and trace export to a
 //! real OTLP receiver at sampling 0, 0.01 and 1 — under the same Track and
 //! IngestBatch loads, in interleaved rounds so drift hits every row alike.
-//! tansu's memory storage keeps the broker from being the limit, and no
-//! processor runs, so every round has the machine to itself.
+//! tansu's memory storage (a fresh broker per run) keeps the broker from
+//! being the limit, and no processor runs, so every run starts alike.
 
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, process::Stdio, time::Duration};
 
@@ -104,7 +104,10 @@ pub async fn bench_telemetry() -> anyhow::Result<()> {
         for (name, env) in &settings {
             eprintln!("round {round}/{ROUNDS}: {name}");
             let addr = SocketAddr::from(([127, 0, 0, 1], boost_testkit::free_port()));
-            let mut command = stack.ingest_command(&binary, addr);
+            // A fresh broker per run: one that kept every earlier run's
+            // events in memory would slow each later run a little more.
+            let broker = TestBroker::start_in_memory();
+            let mut command = stack.ingest_command_on(&binary, addr, &broker);
             command
                 .args(["--rate-limit-events", "0"])
                 .envs(env.iter().map(|(k, v)| (k, v)))
@@ -128,6 +131,7 @@ pub async fn bench_telemetry() -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_secs(1)).await;
             row.spans += receiver.count() - spans_before;
             process.kill();
+            drop(broker);
         }
     }
 
