@@ -4,7 +4,7 @@
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: run test bench lint fmt clippy buf-lint buf-breaking sdk sdk-check deps build clean-data
+.PHONY: run test bench lint fmt clippy buf-lint buf-breaking sdk sdk-check console deps build clean-data
 
 ## run: start dependencies and all five services, create a demo key, print grpcurl commands
 run:
@@ -20,6 +20,10 @@ bench:
 
 ## lint: rustfmt, clippy (warnings are errors), buf lint, generated SDK code current
 lint: fmt clippy buf-lint buf-breaking sdk-check
+
+## console: build the browser console into services/console/dist (make run does it when stale)
+console:
+	ROOT=$(CURDIR) bash -c '. services/console/console.sh && console_build'
 
 ## sdk: regenerate every SDK's protobuf and gRPC code from proto/
 sdk: $(BUF)

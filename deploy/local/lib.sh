@@ -67,6 +67,19 @@ ensure_prometheus() {
     fi
 }
 
+# ensure_chromium: Debian's chromium for the console's browser tests.
+ensure_chromium() {
+    command -v chromium >/dev/null && return
+    say "installing Debian's chromium (for the console's browser tests)"
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >&2 \
+            || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >&2; } \
+            || die "apt-get install chromium failed"
+    else
+        die "chromium is missing: run 'sudo apt-get install chromium' (or set BOOST_CHROMIUM to a Chromium binary)"
+    fi
+}
+
 # record_started KIND PID_OR_DIR: remembers what we started so stop can undo it.
 record_started() { echo "$1 $2" >>"$STARTED_FILE"; }
 

@@ -9,6 +9,10 @@ load_deps
 say "building the services (release)"
 cargo build --release --bins --manifest-path "$ROOT/Cargo.toml"
 BIN=$ROOT/target/release
+. "$ROOT/services/console/console.sh"
+console_build
+# The edge serves the console at / (and takes the operator token from it).
+export BOOST_EDGE_CONSOLE_DIR=$ROOT/services/console/dist
 
 if [ ! -s "$DATA/admin-token" ]; then
     head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$DATA/admin-token"
@@ -86,6 +90,10 @@ the event is stored (read-your-writes). Processor lag and freshness:
 
   grpcurl -plaintext -H "x-api-key: $BOOST_API_KEY" -d '{}' \\
     127.0.0.1:50054 boost.processor.v1.ProcessorService/GetStatus
+
+Console (sign in with the API key above, or the admin token below):
+
+  http://127.0.0.1:8080/
 
 Ports: auth 50051, ingest 50052, query 50053, processor 50054, edge (gRPC-web) 8080.
 Prometheus metrics: http://127.0.0.1:9461/metrics (auth), :9462 (ingest),

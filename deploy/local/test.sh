@@ -5,6 +5,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 ensure_prometheus
+ensure_chromium
 load_deps
 trap '"$ROOT/deploy/local/stop-deps.sh"' EXIT
 
@@ -17,4 +18,6 @@ cargo build --quiet -p boost-testkit --bin boost-test-stack
 bash "$ROOT/shared/sdk/python/test.sh" &
 PYTHON_SDK=$!
 bash "$ROOT/shared/sdk/typescript/test.sh"
+say "console in headless Chromium against a private stack"
+bash "$ROOT/services/console/test.sh"
 wait "$PYTHON_SDK"

@@ -8,6 +8,11 @@
 //! `x-admin-token` from the preflight's `Access-Control-Allow-Headers`, and
 //! refuses an actual request carrying it with PERMISSION_DENIED. Requests
 //! without `Origin` (grpcurl, SDKs, services) are not browsers and pass.
+//!
+//! When the edge serves the console (`BOOST_EDGE_CONSOLE_DIR`), the edge's
+//! own origin is allowed too: a page whose `Origin` names the host it is
+//! talking to was served by this edge, and a browser does not let another
+//! page claim that origin.
 
 use std::{
     future::Future,
@@ -29,12 +34,16 @@ const ADMIN_HEADER: &str = "x-admin-token";
 pub struct AdminOriginLayer {
     /// Origins whose pages may send the admin token.
     allowed: Arc<Vec<HeaderValue>>,
+    /// Whether the edge's own origin (its console) is allowed.
+    own_origin: bool,
 }
 
 impl AdminOriginLayer {
-    /// Allows the admin token from `origins` only.
-    pub fn new(origins: &[String]) -> Self {
+    /// Allows the admin token from `origins` only, and from the edge's own
+    /// origin when `own_origin` (the edge serves the console).
+    pub fn new(origins: &[String], own_origin: bool) -> Self {
         Self {
+            own_origin,
             allowed: Arc::new(
                 origins
                     .iter()
@@ -52,6 +61,7 @@ impl<S> Layer<S> for AdminOriginLayer {
         AdminOrigin {
             inner,
             allowed: self.allowed.clone(),
+            own_origin: self.own_origin,
         }
     }
 }
@@ -63,6 +73,27 @@ pub struct AdminOrigin<S> {
     inner: S,
     /// Origins whose pages may send the admin token.
     allowed: Arc<Vec<HeaderValue>>,
+    /// Whether the edge's own origin is allowed.
+    own_origin: bool,
+}
+
+/// Whether the request's `Origin` names the host it was sent to.
+fn same_origin(request: &Request<Body>) -> bool {
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    match (origin, host) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, origin_host)| origin_host == host),
+        _ => false,
+    }
 }
 
 impl<S> Service<Request<Body>> for AdminOrigin<S>
@@ -82,7 +113,8 @@ where
         let foreign = request
             .headers()
             .get(header::ORIGIN)
-            .is_some_and(|origin| !self.allowed.contains(origin));
+            .is_some_and(|origin| !self.allowed.contains(origin))
+            && !(self.own_origin && same_origin(&request));
         if foreign && request.headers().contains_key(ADMIN_HEADER) {
             let refused = ApiError::forbidden(
                 "x-admin-token is not accepted from this origin (BOOST_EDGE_ADMIN_ORIGINS)",

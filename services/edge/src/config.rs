@@ -55,6 +55,14 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub admin_origins: Vec<String>,
+    /// Directory of the built console (`services/console/dist`), served at
+    /// `/` to browsers; empty (the default) serves no console.
+    #[arg(
+        long = "console-dir",
+        env = "BOOST_EDGE_CONSOLE_DIR",
+        default_value = ""
+    )]
+    pub console_dir: String,
     /// gRPC server limits.
     #[command(flatten)]
     pub grpc: GrpcArgs,
@@ -83,6 +91,16 @@ impl ServiceConfig for Config {
         ] {
             url.parse::<http::Uri>()
                 .map_err(|e| format!("invalid {name} {url:?}: {e}"))?;
+        }
+        if !self.console_dir.is_empty()
+            && !std::path::Path::new(&self.console_dir)
+                .join("index.html")
+                .is_file()
+        {
+            return Err(format!(
+                "BOOST_EDGE_CONSOLE_DIR {:?} holds no index.html: build the console (make console) or leave it empty",
+                self.console_dir
+            ));
         }
         for origin in &self.cors_origins {
             if origin != "*" && origin.parse::<http::HeaderValue>().is_err() {

@@ -6,10 +6,12 @@
 //! - [`config`]: flags and env vars
 //! - [`admin_origin`]: the operator token from configured browser origins only
 //! - [`proxy`]: path → upstream forwarding
+//! - [`console`]: the built console's files for browsers (`BOOST_EDGE_CONSOLE_DIR`)
 //! - [`run`]: builds everything and serves; used by `main` and by tests
 
 pub mod admin_origin;
 pub mod config;
+pub mod console;
 pub mod proxy;
 
 use std::{future::Future, time::Duration};
@@ -97,7 +99,9 @@ pub async fn run(
         ),
     ]);
     let cors = cors(&config.cors_origins);
-    let admin_origin = admin_origin::AdminOriginLayer::new(&config.admin_origins);
+    let console_dir = config.console_dir.clone();
+    let admin_origin =
+        admin_origin::AdminOriginLayer::new(&config.admin_origins, !config.console_dir.is_empty());
     let server = FORWARDED
         .iter()
         .fold(GrpcServer::new(&config.grpc).accept_http1(), |s, name| {
@@ -111,11 +115,18 @@ pub async fn run(
             let steer = Steer::new(vec![local, forward], |request: &Request<Body>, _: &[_]| {
                 usize::from(!request.uri().path().starts_with("/grpc."))
             });
-            ServiceBuilder::new()
-                .layer(admin_origin)
-                .layer(cors)
-                .layer(GrpcWebLayer::new())
-                .service(steer)
+            let api = BoxCloneService::new(
+                ServiceBuilder::new()
+                    .layer(admin_origin)
+                    .layer(cors)
+                    .layer(GrpcWebLayer::new())
+                    .service(steer),
+            );
+            if console_dir.is_empty() {
+                api
+            } else {
+                console::with_console(&console_dir, api)
+            }
         })
         .await?;
     Ok(())

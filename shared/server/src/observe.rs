@@ -104,6 +104,10 @@ where
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
+        if !is_grpc(request.headers()) {
+            // Not an RPC (the edge's console files): no gRPC code to count.
+            return Box::pin(self.inner.call(request));
+        }
         let end = RequestEnd {
             method: method_label(request.uri().path()),
             started: Instant::now(),
@@ -146,6 +150,15 @@ impl RequestEnd {
         let _in_span = self.span.enter();
         tracing::info!(code = %code_name, duration_ms = %millis, "request");
     }
+}
+
+/// Whether a request is gRPC or gRPC-web (by its content type): only those
+/// are observed here, and the edge serves its console to everything else.
+pub fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
 }
 
 /// The gRPC status code a header map carries, if any.

@@ -292,3 +292,60 @@ async fn test_request_id_is_echoed_or_generated() {
         .expect("generated request id");
     assert!(uuid::Uuid::parse_str(generated.to_str().expect("ascii")).is_ok());
 }
+
+#[tokio::test]
+async fn test_edge_serves_the_console_beside_the_api() {
+    let stack = Stack::start().await;
+    let dir = std::env::temp_dir().join(format!("boost-console-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(dir.join("assets")).expect("console dir");
+    std::fs::write(dir.join("index.html"), "<title>Boost console</title>").expect("index");
+    std::fs::write(dir.join("assets/app.js"), "console.log(1)").expect("asset");
+    let edge = stack
+        .spawn_edge(&["--console-dir", dir.to_str().expect("utf-8 path")])
+        .await;
+    let get =
+        |path: &str| format!("GET {path} HTTP/1.1\r\nhost: {edge}\r\nconnection: close\r\n\r\n");
+
+    let (headers, body) = http1(edge, &get("/"), b"").await;
+    assert!(headers.starts_with("http/1.1 200"), "{headers}");
+    assert!(headers.contains("content-type: text/html"), "{headers}");
+    assert_eq!(body, b"<title>Boost console</title>");
+    let (headers, body) = http1(edge, &get("/assets/app.js"), b"").await;
+    assert!(headers.contains("javascript"), "{headers}");
+    assert_eq!(body, b"console.log(1)");
+    // A route of the app itself loads the app.
+    let (headers, body) = http1(edge, &get("/explore/deep"), b"").await;
+    assert!(headers.starts_with("http/1.1 200"), "{headers}");
+    assert_eq!(body, b"<title>Boost console</title>");
+
+    // The operator token: taken from the edge's own origin (its console),
+    // refused from any other page.
+    let message = boost_proto::auth::v1::ListProjectsRequest {
+        organization_id: uuid::Uuid::nil().to_string(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&message);
+    let list_projects = |origin: &str| {
+        format!(
+            "POST /boost.auth.v1.AuthService/ListProjects HTTP/1.1\r\nhost: {edge}\r\ncontent-type: application/grpc-web+proto\r\n\
+             x-grpc-web: 1\r\norigin: {origin}\r\nx-admin-token: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            boost_testkit::stack::ADMIN_TOKEN,
+            frame.len()
+        )
+    };
+    let (own, body) = http1(edge, &list_projects(&format!("http://{edge}")), &frame).await;
+    let own = format!("{own}{}", String::from_utf8_lossy(&body));
+    assert!(
+        own.contains("grpc-status: 0") || own.contains("grpc-status:0"),
+        "{own}"
+    );
+    let (foreign, _) = http1(edge, &list_projects("http://elsewhere.example"), &frame).await;
+    assert!(
+        foreign.contains("grpc-status: 7"),
+        "PERMISSION_DENIED: {foreign}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

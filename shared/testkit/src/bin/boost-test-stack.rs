@@ -1,7 +1,8 @@
 //! A whole private Boost stack for the SDKs' own test suites (Python,
 //! TypeScript): a fresh database, Redis database and broker, the five services
 //! on loopback port 0, plus a second ingest with small rate limits (and an
-//! edge in front of it). It prints
+//! edge in front of it) and an edge for the console (every route, and the
+//! console's files from `BOOST_EDGE_CONSOLE_DIR`). It prints
 //! `KEY=VALUE` lines (addresses, the operator token) and `READY`, then runs
 //! until its standard input closes or it gets SIGTERM/SIGINT, and cleans up.
 //!
@@ -29,15 +30,20 @@ async fn main() {
         ])
         .await;
     let limited_edge = stack.spawn_edge_to(limited, &[]).await;
+    // An edge that routes the processor's API too (the stack's own edge
+    // starts before the processor), serving the console when
+    // BOOST_EDGE_CONSOLE_DIR is set.
+    let processor = stack.processor.expect("the stack runs a processor");
+    let console = stack
+        .spawn_edge(&["--processor-url", &url(processor)])
+        .await;
     let lines = [
         ("BOOST_AUTH_URL", url(stack.auth)),
         ("BOOST_INGEST_URL", url(stack.ingest)),
         ("BOOST_QUERY_URL", url(stack.query)),
         ("BOOST_EDGE_URL", url(stack.edge)),
-        (
-            "BOOST_PROCESSOR_URL",
-            url(stack.processor.expect("the stack runs a processor")),
-        ),
+        ("BOOST_PROCESSOR_URL", url(processor)),
+        ("BOOST_CONSOLE_URL", url(console)),
         ("BOOST_LIMITED_INGEST_URL", url(limited)),
         ("BOOST_LIMITED_EDGE_URL", url(limited_edge)),
         ("BOOST_LIMITED_EVENTS", LIMITED_EVENTS.to_string()),

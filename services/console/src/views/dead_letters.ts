@@ -1,0 +1,69 @@
+// Dead letters: the project's events the processor could not store — list
+// by status, inspect one, replay or purge (purge asks first). A key without
+// the scope these need gets PERMISSION_DENIED, shown with the reason.
+
+import { deadLetters } from "@boost/sdk/services";
+import type { Api } from "../session.js";
+import { errorBox, field, h, load, select, table, time } from "../ui.js";
+
+const STATUSES: [string, string][] = Object.entries(deadLetters.DeadLetterStatus)
+  .filter(([name, value]) => typeof value === "number" && value > 0 && !/^\d/.test(name))
+  .map(([name, value]): [string, string] => [String(value), name.toLowerCase()]);
+
+export function deadLetterView(root: HTMLElement, api: Api): void {
+  const status = select("status", STATUSES, STATUSES[0]?.[0]);
+  const list = h("div");
+  const detail = h("div", { class: "detail" });
+  const outcome = h("div", { class: "outcome" });
+
+  const act = async (what: "replay" | "purge", ids: bigint[]) => {
+    if (what === "purge" && !confirm(`Purge ${ids.length} dead letter(s)? This cannot be undone.`)) return;
+    try {
+      const answer =
+        what === "replay" ? await api.deadLetters.replayDeadLetters({ ids }) : await api.deadLetters.purgeDeadLetters({ ids });
+      outcome.replaceChildren(h("p", { class: "done" }, `${what}: ${JSON.stringify(answer, (_, v) => (typeof v === "bigint" ? v.toString() : v))}`));
+      void showList();
+    } catch (error) {
+      outcome.replaceChildren(errorBox(error));
+    }
+  };
+
+  const showList = () =>
+    load(list, () => api.deadLetters.listDeadLetters({ status: Number(status.value), pageSize: 100 }), (page) =>
+      table(
+        ["id", "event", "handler", "error", "attempts", "created", ""],
+        page.deadLetters.map((letter) =>
+          h(
+            "tr",
+            { class: "dead-letter", "data-id": String(letter.id) },
+            h("td", {}, String(letter.id)),
+            h("td", {}, letter.eventId),
+            h("td", {}, letter.handler),
+            h("td", {}, letter.error),
+            h("td", {}, String(letter.attempts)),
+            h("td", {}, time(letter.createTime)),
+            h(
+              "td",
+              {},
+              h("button", { type: "button", name: "inspect", onclick: () => void inspect(letter.id) }, "Inspect"),
+              h("button", { type: "button", name: "replay", onclick: () => void act("replay", [letter.id]) }, "Replay"),
+              h("button", { type: "button", name: "purge", onclick: () => void act("purge", [letter.id]) }, "Purge"),
+            ),
+          ),
+        ),
+      ), { isEmpty: (page) => page.deadLetters.length === 0, text: "No dead letters with this status." });
+
+  const inspect = (id: bigint) =>
+    load(detail, () => api.deadLetters.getDeadLetter({ id }), (answer) => {
+      const letter = answer.deadLetter!;
+      return [
+        h("h2", {}, `Dead letter ${letter.id}`),
+        h("p", {}, `partition ${letter.partition}, offset ${letter.offset}, ${deadLetters.DeadLetterStatus[letter.status]?.toLowerCase()}, updated ${time(letter.updateTime)}`),
+        h("p", { class: "error-text" }, letter.error),
+      ];
+    });
+
+  status.addEventListener("change", () => void showList());
+  root.append(h("div", { class: "filters" }, field("Status", status)), outcome, list, detail);
+  void showList();
+}
