@@ -158,6 +158,46 @@ test("an operator creates a project and a key; the key works until it is revoked
   await user.close();
 });
 
+test("a dead letter is inspected and replayed from the console", async () => {
+  // The stack wrote an identify event without a user past ingest; its handler refused it.
+  const page = await signedIn("key", stack.env.BOOST_DEAD_LETTER_KEY);
+  await page.click("nav a[href='#/dead-letters']");
+  await page.waitForSelector("tr.dead-letter");
+  const id = await page.getAttribute("tr.dead-letter", "data-id");
+  await page.click("tr.dead-letter button[name=inspect]");
+  await page.waitForSelector(`.detail >> text=Dead letter ${id}`);
+  await page.click("tr.dead-letter button[name=replay]");
+  await page.waitForSelector(".outcome .done");
+  assert.match((await page.textContent(".outcome .done")) ?? "", /^Replayed 1 dead letter/);
+  // Replayed, it went through the topic again, and its handler refused it
+  // again: the same letter, failed, with a second attempt.
+  let attempts = "";
+  for (const deadline = Date.now() + WAIT_MS; attempts !== "2" && Date.now() < deadline; ) {
+    await page.dispatchEvent("select[name=status]", "change");
+    await page.waitForSelector("tr.dead-letter, .empty");
+    const cell = page.locator(`tr.dead-letter[data-id="${id}"] td:nth-child(5)`);
+    attempts = (await cell.count()) > 0 ? ((await cell.textContent()) ?? "") : "";
+    if (attempts !== "2") await page.waitForTimeout(300);
+  }
+  assert.equal(attempts, "2", "refused again after the replay: a second attempt");
+  await shot(page, "dead-letters");
+  await page.close();
+});
+
+test("users: identified users are listed with their traits", async () => {
+  const key = await stack.newKey(["events:write", "events:read"]);
+  const client = createNodeClient({ apiKey: key, ingestUrl: stack.url("ingest"), queryUrl: stack.url("query"), ack: "committed" });
+  client.identify("ada", { plan: "pro" });
+  assert.ok(await client.close(WAIT_MS), "identify delivered");
+  const page = await signedIn("key", key);
+  await page.click("nav a[href='#/users']");
+  await page.click("tr.user[data-id=ada]");
+  await page.waitForSelector(".detail pre.json");
+  assert.deepEqual(JSON.parse((await page.textContent(".detail pre.json")) ?? "{}"), { plan: "pro" });
+  await shot(page, "users");
+  await page.close();
+});
+
 test("a wrong credential is refused at sign-in with a clear message", async () => {
   const page = await browser.newPage();
   page.setDefaultTimeout(WAIT_MS);

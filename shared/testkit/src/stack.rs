@@ -9,9 +9,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use boost_proto::auth::v1::{
-    CreateApiKeyRequest, CreateOrganizationRequest, CreateProjectRequest,
-    auth_service_client::AuthServiceClient,
+use boost_kafka::{KafkaArgs, client, record, rskafka::client::partition::Compression};
+use boost_proto::{
+    auth::v1::{
+        CreateApiKeyRequest, CreateOrganizationRequest, CreateProjectRequest,
+        auth_service_client::AuthServiceClient,
+    },
+    common::v1::EventBatchRecord,
 };
 use clap::Parser;
 use tokio::net::TcpListener;
@@ -332,6 +336,20 @@ impl Stack {
         );
         wait_serving(addr).await;
         addr
+    }
+
+    /// Writes `batch` as one record straight to partition 0 of the events
+    /// topic, past ingest's validation (events a handler will refuse).
+    pub async fn produce_raw(&self, batch: &EventBatchRecord) {
+        let args = KafkaArgs::with_brokers(&self.broker.address);
+        let kafka = client::connect(&args, "test").await.expect("kafka");
+        let partition = client::partition_client(&kafka, &args.topic, 0)
+            .await
+            .expect("partition");
+        partition
+            .produce(vec![record::encode(batch, &[])], Compression::NoCompression)
+            .await
+            .expect("produce");
     }
 
     /// A client of the auth service.

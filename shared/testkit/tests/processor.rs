@@ -8,7 +8,6 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use boost_kafka::{KafkaArgs, client, record, rskafka::client::partition::Compression};
 use boost_proto::processor::v1::{
     DeadLetter, DeadLetterStatus, GetDeadLetterRequest, GetDeadLetterResponse,
     ListDeadLettersRequest, PurgeDeadLettersRequest, ReplayDeadLettersRequest,
@@ -42,25 +41,16 @@ fn user_event(kind: EventKind, event_type: &str, user: &str, seconds_ago: u64) -
     }
 }
 
-/// Writes one record straight to partition 0, past ingest's validation.
+/// Writes one record of `project`'s `events` straight to partition 0, past
+/// ingest's validation.
 async fn produce_raw(stack: &Stack, project: Uuid, events: Vec<Event>) {
-    let args = KafkaArgs::with_brokers(&stack.broker.address);
-    let kafka = client::connect(&args, "test").await.expect("kafka");
-    let partition = client::partition_client(&kafka, &args.topic, 0)
-        .await
-        .expect("partition");
-    let record = record::encode(
-        &EventBatchRecord {
+    stack
+        .produce_raw(&EventBatchRecord {
             project_id: project.to_string(),
             events,
             receive_time: at(0),
-        },
-        &[],
-    );
-    partition
-        .produce(vec![record], Compression::NoCompression)
-        .await
-        .expect("produce");
+        })
+        .await;
 }
 
 fn traits(json: serde_json::Value) -> Option<boost_proto::prost_types::Struct> {

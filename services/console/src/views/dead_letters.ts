@@ -19,9 +19,11 @@ export function deadLetterView(root: HTMLElement, api: Api): void {
   const act = async (what: "replay" | "purge", ids: bigint[]) => {
     if (what === "purge" && !confirm(`Purge ${ids.length} dead letter(s)? This cannot be undone.`)) return;
     try {
-      const answer =
-        what === "replay" ? await api.deadLetters.replayDeadLetters({ ids }) : await api.deadLetters.purgeDeadLetters({ ids });
-      outcome.replaceChildren(h("p", { class: "done" }, `${what}: ${JSON.stringify(answer, (_, v) => (typeof v === "bigint" ? v.toString() : v))}`));
+      const done =
+        what === "replay"
+          ? `Replayed ${(await api.deadLetters.replayDeadLetters({ ids })).replayed} dead letter(s): back through the pipeline.`
+          : `Purged ${(await api.deadLetters.purgeDeadLetters({ ids })).purged} dead letter(s).`;
+      outcome.replaceChildren(h("p", { class: "done" }, done));
       void showList();
     } catch (error) {
       outcome.replaceChildren(errorBox(error));
