@@ -202,6 +202,11 @@ test("a wrong credential is refused at sign-in with a clear message", async () =
   const page = await browser.newPage();
   page.setDefaultTimeout(WAIT_MS);
   await page.goto(stack.url("console"));
+  await page.waitForSelector("form.signin");
+  // Reported, not asserted: a timed assertion would flake on a busy machine.
+  // performance.now() counts from the navigation's start.
+  const shown = Math.round(await page.evaluate(() => performance.now()));
+  console.log(`sign-in form on screen ${shown} ms after navigation started (loopback)`);
   await page.fill("input[name=secret]", "pk_live_not_a_real_key");
   await page.click("form.signin button[type=submit]");
   await page.waitForSelector(".signin .error");
