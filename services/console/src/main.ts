@@ -25,7 +25,7 @@ const ROUTES: [string, string, View, "key" | "operator" | "both"][] = [
   ["users", "Users", users, "key"],
   ["pipeline", "Pipeline", pipeline, "both"],
   ["dead-letters", "Dead letters", deadLetterView, "key"],
-  ["keys", "Keys and projects", keys, "operator"],
+  ["keys", "Keys and projects", keys, "both"],
 ];
 
 const app = document.getElementById("app")!;

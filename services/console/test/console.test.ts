@@ -198,6 +198,25 @@ test("users: identified users are listed with their traits", async () => {
   await page.close();
 });
 
+test("a key sees its own project's keys: with keys:admin it creates one, without it is told why not", async () => {
+  const admin = await signedIn("key", await stack.newKey(["events:read", "keys:admin"]));
+  await admin.click("nav a[href='#/keys']");
+  await admin.waitForSelector("tr.key-row");
+  await admin.fill("input[name=key_name]", "from-a-key");
+  await admin.click("form.create-key button[type=submit]");
+  await admin.waitForSelector("tr.key-row[data-name=from-a-key]");
+  assert.match(((await admin.textContent("[data-secret]")) ?? "").trim(), /^pk_live_/);
+  await admin.close();
+
+  const reader = await signedIn("key", await stack.newKey(["events:read"]));
+  await reader.click("nav a[href='#/keys']");
+  await reader.waitForSelector(".project .error");
+  assert.match((await reader.textContent(".project .error")) ?? "", /lacks the scope/);
+  assert.ok(await reader.isDisabled("form.create-key button[type=submit]"), "create is disabled");
+  assert.match((await reader.getAttribute("form.create-key button[type=submit]", "title")) ?? "", /keys:admin/);
+  await reader.close();
+});
+
 test("a wrong credential is refused at sign-in with a clear message", async () => {
   const page = await browser.newPage();
   page.setDefaultTimeout(WAIT_MS);

@@ -1,8 +1,11 @@
-// Keys and projects, for the operator: create an organisation or open one by
-// id, create projects, and per project create keys with scopes (the secret
-// is shown once, with a copy button), list them with last use, revoke and
-// rotate.
+// Keys and projects. The operator creates an organisation or opens one by
+// id, creates projects, and per project creates keys with scopes (the
+// secret is shown once, with a copy button), lists them with last use,
+// revokes and rotates. An API key sees its own project here; managing its
+// keys needs `keys:admin`, and without it the view says so and the key
+// buttons stay disabled.
 
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { Api } from "../session.js";
 import { errorBox, field, h, load, table, time } from "../ui.js";
 
@@ -59,8 +62,19 @@ export function keys(root: HTMLElement, api: Api): void {
     const scopes = SCOPES.map((scope) => h("input", { type: "checkbox", name: "scope", value: scope, checked: scope !== "keys:admin" }));
     const created = h("div");
     const list = h("div");
+    const createButton = h("button", { type: "submit" }, "Create key");
     const showKeys = () =>
-      load(list, () => api.auth.listApiKeys({ projectId }), (answer) =>
+      load(list, async () => {
+        try {
+          return await api.auth.listApiKeys({ projectId });
+        } catch (error) {
+          if (ConnectError.from(error).code === Code.PermissionDenied) {
+            createButton.disabled = true;
+            createButton.title = "This key lacks keys:admin, which managing keys needs.";
+          }
+          throw error;
+        }
+      }, (answer) =>
         table(
           ["name", "prefix", "scopes", "created", "last used", "state", ""],
           answer.apiKeys.map((key) =>
@@ -115,7 +129,7 @@ export function keys(root: HTMLElement, api: Api): void {
       { class: "create-key" },
       field("Key name", keyName),
       h("fieldset", {}, h("legend", {}, "Scopes"), ...scopes.map((box) => h("label", {}, box, box.value))),
-      h("button", { type: "submit" }, "Create key"),
+      createButton,
     );
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -165,6 +179,19 @@ export function keys(root: HTMLElement, api: Api): void {
       fail(error);
     }
   });
+  if (api.credential.kind === "key") {
+    // A key's own project (an empty id means "mine").
+    root.append(message, project);
+    void (async () => {
+      try {
+        const own = (await api.auth.getProject({ projectId: "" })).project!;
+        await showProject(own.id, own.name);
+      } catch (error) {
+        fail(error);
+      }
+    })();
+    return;
+  }
   root.append(h("div", { class: "forms" }, openOrganization, createOrganization, createProject), message, projects, project);
   void showProjects();
 }
