@@ -53,31 +53,34 @@ tansu_bin() {
     echo "$TOOLS/bin/tansu"
 }
 
-# ensure_prometheus: Prometheus and promtool for the observability tests,
-# from Debian's package when missing (as root; otherwise says how).
-ensure_prometheus() {
-    command -v prometheus >/dev/null && command -v promtool >/dev/null && return
-    say "installing Debian's prometheus package (for the observability tests)"
+# ensure_debian_package PACKAGE PURPOSE HINT COMMAND...: installs Debian's
+# PACKAGE when one of the COMMANDs is missing (as root; otherwise says how,
+# with HINT).
+ensure_debian_package() {
+    local package=$1 purpose=$2 hint=$3 missing=""
+    shift 3
+    for command in "$@"; do command -v "$command" >/dev/null || missing=$command; done
+    [ -z "$missing" ] && return
+    say "installing Debian's $package package ($purpose)"
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >&2 \
-            || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >&2; } \
-            || die "apt-get install prometheus failed"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$package" >&2 \
+            || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$package" >&2; } \
+            || die "apt-get install $package failed"
     else
-        die "prometheus is missing: run 'sudo apt-get install prometheus' (or put prometheus and promtool on PATH)"
+        die "$missing is missing: run 'sudo apt-get install $package' ($hint)"
     fi
+}
+
+# ensure_prometheus: Prometheus and promtool for the observability tests.
+ensure_prometheus() {
+    ensure_debian_package prometheus "for the observability tests" \
+        "or put prometheus and promtool on PATH" prometheus promtool
 }
 
 # ensure_chromium: Debian's chromium for the console's browser tests.
 ensure_chromium() {
-    command -v chromium >/dev/null && return
-    say "installing Debian's chromium (for the console's browser tests)"
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >&2 \
-            || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >&2; } \
-            || die "apt-get install chromium failed"
-    else
-        die "chromium is missing: run 'sudo apt-get install chromium' (or set BOOST_CHROMIUM to a Chromium binary)"
-    fi
+    ensure_debian_package chromium "for the console's browser tests" \
+        "or set BOOST_CHROMIUM to a Chromium binary" chromium
 }
 
 # record_started KIND PID_OR_DIR: remembers what we started so stop can undo it.

@@ -42,15 +42,20 @@ fn with_traceparent<T>(key: &str, trace: &str, flags: &str, body: T) -> tonic::R
     request
 }
 
-/// Environment of a service process exporting every span to `receiver` quickly.
-fn exporting(mut command: std::process::Command, receiver: &OtlpReceiver) -> std::process::Command {
+/// Starts a service process (listening on `addr`) that exports every span
+/// to `receiver` within 100 ms.
+async fn exporting(
+    mut command: std::process::Command,
+    addr: SocketAddr,
+    receiver: &OtlpReceiver,
+) -> ServiceProcess {
     command
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
         .env("BOOST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    command
+    ServiceProcess::spawn(command, addr).await
 }
 
 fn loopback() -> SocketAddr {
@@ -127,28 +132,22 @@ async fn test_one_trace_runs_from_track_through_kafka_to_the_commit() {
         .await;
     stack.kill_processor();
     let (ingest_addr, processor_addr, query_addr) = (loopback(), loopback(), loopback());
-    let _processor = ServiceProcess::spawn(
-        exporting(
-            stack.processor_command(env!("CARGO_BIN_EXE_boost-test-processor"), processor_addr),
-            &receiver,
-        ),
+    let _processor = exporting(
+        stack.processor_command(env!("CARGO_BIN_EXE_boost-test-processor"), processor_addr),
         processor_addr,
+        &receiver,
     )
     .await;
-    let _ingest = ServiceProcess::spawn(
-        exporting(
-            stack.ingest_command(env!("CARGO_BIN_EXE_boost-test-ingest"), ingest_addr),
-            &receiver,
-        ),
+    let _ingest = exporting(
+        stack.ingest_command(env!("CARGO_BIN_EXE_boost-test-ingest"), ingest_addr),
         ingest_addr,
+        &receiver,
     )
     .await;
-    let _query = ServiceProcess::spawn(
-        exporting(
-            stack.query_command(env!("CARGO_BIN_EXE_boost-test-query"), query_addr),
-            &receiver,
-        ),
+    let _query = exporting(
+        stack.query_command(env!("CARGO_BIN_EXE_boost-test-query"), query_addr),
         query_addr,
+        &receiver,
     )
     .await;
     // COMMITTED reads the processor's watermarks through Redis: wait for them.
