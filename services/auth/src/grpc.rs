@@ -73,6 +73,7 @@ fn project_proto(project: tenancy::Project) -> pb::Project {
         organization_id: project.organization_id.to_string(),
         name: project.name,
         create_time: Some(timestamp(project.created_at)),
+        retention_days: project.retention_days,
     }
 }
 
@@ -178,7 +179,7 @@ impl AuthService for AuthApi {
         let body = request.get_ref();
         let project = self
             .logic
-            .update_project(&caller, &body.project_id, &body.name)
+            .update_project(&caller, &body.project_id, &body.name, body.retention_days)
             .await
             .map_err(ApiError::from)?;
         ok(pb::UpdateProjectResponse {
@@ -284,6 +285,22 @@ impl AuthService for AuthApi {
             .map_err(ApiError::from)?;
         ok(pb::ValidateApiKeyResponse {
             principal: Some(principal.to_proto()),
+        })
+    }
+
+    async fn get_caller(
+        &self,
+        request: Request<pb::GetCallerRequest>,
+    ) -> RpcResult<pb::GetCallerResponse> {
+        ok(match self.caller(&request).await? {
+            Caller::Operator => pb::GetCallerResponse {
+                operator: true,
+                principal: None,
+            },
+            Caller::Credential(principal) => pb::GetCallerResponse {
+                operator: false,
+                principal: Some(principal.to_proto()),
+            },
         })
     }
 }

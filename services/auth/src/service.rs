@@ -224,22 +224,35 @@ impl AuthLogic {
         caller: &Caller,
         project_id: &str,
         name: &str,
+        retention_days: Option<i32>,
     ) -> Result<tenancy::Project, AuthError> {
         let project_id = caller.project(project_id, Access::Admin)?;
-        let name = check_name("name", name)?;
+        let name = if name.is_empty() && retention_days.is_some() {
+            None
+        } else {
+            Some(check_name("name", name)?)
+        };
+        if let Some(days) = retention_days
+            && !(1..=MAX_RETENTION_DAYS).contains(&days)
+        {
+            return Err(invalid(
+                "retention_days",
+                format!("must be 1..{MAX_RETENTION_DAYS} days, got {days}"),
+            ));
+        }
         let mut client = self.pool.get().await.map_err(StorageError::from)?;
         let tx = begin(&mut client).await?;
-        let project = tenancy::rename_project(&tx, project_id, name)
+        let project = tenancy::update_project(&tx, project_id, name, retention_days)
             .await
             .map_err(|e| conflict_or(e, "project", "project"))?
             .ok_or(AuthError::NotFound("project"))?;
         audit(
             &tx,
             caller,
-            "project.rename",
+            "project.update",
             Some(project_id),
             Some(project_id),
-            json!({ "name": name }),
+            json!({ "name": name, "retention_days": retention_days }),
         )
         .await?;
         commit(tx).await?;
@@ -504,6 +517,9 @@ impl From<PageError> for AuthError {
 fn parse_id(field: &'static str, value: &str) -> Result<Uuid, AuthError> {
     value.parse().map_err(|_| invalid(field, "must be a UUID"))
 }
+
+/// The longest retention a project may keep (the column's check).
+const MAX_RETENTION_DAYS: i32 = 3650;
 
 fn check_name<'a>(field: &'static str, name: &'a str) -> Result<&'a str, AuthError> {
     let name = name.trim();

@@ -30,6 +30,8 @@ pub struct Project {
     pub name: String,
     /// Creation time.
     pub created_at: SystemTime,
+    /// Whole UTC days of events kept.
+    pub retention_days: i32,
 }
 
 impl TryFrom<Row> for Project {
@@ -40,9 +42,13 @@ impl TryFrom<Row> for Project {
             organization_id: row.try_get("organization_id")?,
             name: row.try_get("name")?,
             created_at: row.try_get("created_at")?,
+            retention_days: row.try_get("retention_days")?,
         })
     }
 }
+
+/// The columns a [`Project`] is read from.
+const PROJECT_COLUMNS: &str = "id, organization_id, name, created_at, retention_days";
 
 /// Inserts an organisation.
 pub async fn create_organization(
@@ -73,8 +79,10 @@ pub async fn create_project(
     let id = Uuid::now_v7();
     let row = client
         .query_one(
-            "INSERT INTO projects (id, organization_id, name) VALUES ($1, $2, $3)
-             RETURNING id, organization_id, name, created_at",
+            &format!(
+                "INSERT INTO projects (id, organization_id, name) VALUES ($1, $2, $3)
+                 RETURNING {PROJECT_COLUMNS}"
+            ),
             &[&id, &organization_id, &name],
         )
         .await
@@ -89,7 +97,7 @@ pub async fn get_project(
 ) -> Result<Option<Project>, StorageError> {
     let row = client
         .query_opt(
-            "SELECT id, organization_id, name, created_at FROM projects WHERE id = $1",
+            &format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1"),
             &[&id],
         )
         .await
@@ -108,8 +116,10 @@ pub async fn list_projects(
 ) -> Result<Vec<Project>, StorageError> {
     let rows = client
         .query(
-            "SELECT id, organization_id, name, created_at FROM projects
-             WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            &format!(
+                "SELECT {PROJECT_COLUMNS} FROM projects
+                 WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+            ),
             &[&organization_id, &after.unwrap_or(Uuid::nil()), &limit],
         )
         .await
@@ -120,19 +130,25 @@ pub async fn list_projects(
         .map_err(|e| StorageError::query("read project", e))
 }
 
-/// Renames a project; `None` when it does not exist.
-pub async fn rename_project(
+/// Renames a project and/or changes its retention (`None` keeps a value);
+/// `None` when the project does not exist.
+pub async fn update_project(
     client: &impl GenericClient,
     id: Uuid,
-    name: &str,
+    name: Option<&str>,
+    retention_days: Option<i32>,
 ) -> Result<Option<Project>, StorageError> {
     let row = client
         .query_opt(
-            "UPDATE projects SET name = $2 WHERE id = $1 RETURNING id, organization_id, name, created_at",
-            &[&id, &name],
+            &format!(
+                "UPDATE projects SET name = COALESCE($2, name),
+                     retention_days = COALESCE($3, retention_days)
+                 WHERE id = $1 RETURNING {PROJECT_COLUMNS}"
+            ),
+            &[&id, &name, &retention_days],
         )
         .await
-        .map_err(|e| StorageError::query("rename project", e))?;
+        .map_err(|e| StorageError::query("update project", e))?;
     row.map(Project::try_from)
         .transpose()
         .map_err(|e| StorageError::query("read project", e))

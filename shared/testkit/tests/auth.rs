@@ -119,20 +119,77 @@ async fn test_projects_can_be_created_read_listed_renamed_and_deleted() {
         .update_project(admin_request(pb::UpdateProjectRequest {
             project_id: ids[0].clone(),
             name: "website".into(),
+            retention_days: None,
         }))
         .await
         .expect("rename")
         .into_inner()
         .project
         .expect("p");
-    assert_eq!(renamed.name, "website");
+    assert_eq!(
+        (renamed.name.as_str(), renamed.retention_days),
+        ("website", 30)
+    );
+    // Retention alone: the name stays.
+    let kept = auth
+        .update_project(admin_request(pb::UpdateProjectRequest {
+            project_id: ids[0].clone(),
+            name: String::new(),
+            retention_days: Some(7),
+        }))
+        .await
+        .expect("set retention")
+        .into_inner()
+        .project
+        .expect("p");
+    assert_eq!((kept.name.as_str(), kept.retention_days), ("website", 7));
+    for (name, days) in [("", Some(0)), ("", Some(3651)), ("", None)] {
+        let refused = auth
+            .update_project(admin_request(pb::UpdateProjectRequest {
+                project_id: ids[0].clone(),
+                name: name.into(),
+                retention_days: days,
+            }))
+            .await
+            .expect_err("out of range, or nothing to change");
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{days:?}");
+        let field = if days.is_some() {
+            "retention_days"
+        } else {
+            "name"
+        };
+        assert_eq!(violated_field(&refused), field);
+    }
     let got = auth
         .get_project(admin_request(pb::GetProjectRequest {
             project_id: ids[0].clone(),
         }))
         .await
-        .expect("get");
-    assert_eq!(got.into_inner().project.expect("p").name, "website");
+        .expect("get")
+        .into_inner()
+        .project
+        .expect("p");
+    assert_eq!((got.name.as_str(), got.retention_days), ("website", 7));
+
+    // GetCaller: the operator, or a key's project and scopes.
+    let caller = auth
+        .get_caller(admin_request(pb::GetCallerRequest {}))
+        .await
+        .expect("operator")
+        .into_inner();
+    assert!(caller.operator && caller.principal.is_none());
+    let reader = stack
+        .key_for(ids[1].parse().expect("uuid"), &["events:read"])
+        .await;
+    let caller = auth
+        .get_caller(with_key(&reader, pb::GetCallerRequest {}))
+        .await
+        .expect("any key may ask")
+        .into_inner();
+    let principal = caller.principal.expect("a key's principal");
+    assert!(!caller.operator);
+    assert_eq!(principal.project_id, ids[1]);
+    assert_eq!(principal.scopes, ["events:read"]);
 
     // Deleting cascades: the project's key stops working, its events go.
     let body = pb::CreateApiKeyRequest {

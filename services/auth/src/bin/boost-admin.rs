@@ -8,6 +8,7 @@
 //! boost-admin create-project --org <id> --name web
 //! boost-admin get-project --project <id>        | list-projects --org <id>
 //! boost-admin rename-project --project <id> --name shop
+//! boost-admin set-retention --project <id> --days 90
 //! boost-admin delete-project --project <id>
 //! boost-admin create-key --project <id> --name ingest --scope events:write
 //! boost-admin list-keys --project <id>          | revoke-key --key <id> | rotate-key --key <id>
@@ -87,6 +88,15 @@ enum Command {
         #[arg(long)]
         name: String,
     },
+    /// Set how many whole UTC days of events a project keeps (1..3650).
+    SetRetention {
+        /// Project id (empty with an API key: its own).
+        #[arg(long = "project", default_value = "")]
+        project_id: String,
+        /// Days kept.
+        #[arg(long)]
+        days: i32,
+    },
     /// Delete a project with its keys and events.
     DeleteProject {
         /// Project id.
@@ -156,7 +166,10 @@ impl Credential {
 }
 
 fn describe_project(p: &pb::Project) -> String {
-    format!("{}  org={}  name={:?}", p.id, p.organization_id, p.name)
+    format!(
+        "{}  org={}  name={:?}  retention_days={}",
+        p.id, p.organization_id, p.name, p.retention_days
+    )
 }
 
 fn describe_key(k: &pb::ApiKey) -> String {
@@ -278,7 +291,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::RenameProject { project_id, name } => {
             let project = auth
-                .update_project(c.request(pb::UpdateProjectRequest { project_id, name }))
+                .update_project(c.request(pb::UpdateProjectRequest {
+                    project_id,
+                    name,
+                    retention_days: None,
+                }))
+                .await?
+                .into_inner();
+            println!("{}", describe_project(&project.project.unwrap_or_default()));
+        }
+        Command::SetRetention { project_id, days } => {
+            let project = auth
+                .update_project(c.request(pb::UpdateProjectRequest {
+                    project_id,
+                    name: String::new(),
+                    retention_days: Some(days),
+                }))
                 .await?
                 .into_inner();
             println!("{}", describe_project(&project.project.unwrap_or_default()));

@@ -95,6 +95,11 @@ class AuthServiceStub:
                 request_serializer=boost_dot_auth_dot_v1_dot_auth__pb2.ValidateApiKeyRequest.SerializeToString,
                 response_deserializer=boost_dot_auth_dot_v1_dot_auth__pb2.ValidateApiKeyResponse.FromString,
                 _registered_method=True)
+        self.GetCaller = channel.unary_unary(
+                '/boost.auth.v1.AuthService/GetCaller',
+                request_serializer=boost_dot_auth_dot_v1_dot_auth__pb2.GetCallerRequest.SerializeToString,
+                response_deserializer=boost_dot_auth_dot_v1_dot_auth__pb2.GetCallerResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -135,7 +140,8 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateProject(self, request, context):
-        """Renames a project (operator, or a keys:admin key of that project).
+        """Renames a project or changes its retention (operator, or a keys:admin
+        key of that project).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -179,6 +185,15 @@ class AuthServiceServicer:
 
     def ValidateApiKey(self, request, context):
         """Resolves an API key or JWT to its principal. Internal: used by the other services.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCaller(self, request, context):
+        """Who the caller is: the operator, or the project and scopes of the
+        presented key or JWT (any scope may ask). Lets a client show what its
+        credential may do before it tries.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -241,6 +256,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.ValidateApiKey,
                     request_deserializer=boost_dot_auth_dot_v1_dot_auth__pb2.ValidateApiKeyRequest.FromString,
                     response_serializer=boost_dot_auth_dot_v1_dot_auth__pb2.ValidateApiKeyResponse.SerializeToString,
+            ),
+            'GetCaller': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCaller,
+                    request_deserializer=boost_dot_auth_dot_v1_dot_auth__pb2.GetCallerRequest.FromString,
+                    response_serializer=boost_dot_auth_dot_v1_dot_auth__pb2.GetCallerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -546,6 +566,33 @@ class AuthService:
             '/boost.auth.v1.AuthService/ValidateApiKey',
             boost_dot_auth_dot_v1_dot_auth__pb2.ValidateApiKeyRequest.SerializeToString,
             boost_dot_auth_dot_v1_dot_auth__pb2.ValidateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCaller(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/boost.auth.v1.AuthService/GetCaller',
+            boost_dot_auth_dot_v1_dot_auth__pb2.GetCallerRequest.SerializeToString,
+            boost_dot_auth_dot_v1_dot_auth__pb2.GetCallerResponse.FromString,
             options,
             channel_credentials,
             insecure,

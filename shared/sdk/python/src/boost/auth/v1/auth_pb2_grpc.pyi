@@ -48,7 +48,9 @@ class AuthServiceStub:
     ListProjects: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListProjectsRequest, _auth_pb2.ListProjectsResponse]
     """Lists an organisation's projects (operator)."""
     UpdateProject: _grpc.UnaryUnaryMultiCallable[_auth_pb2.UpdateProjectRequest, _auth_pb2.UpdateProjectResponse]
-    """Renames a project (operator, or a keys:admin key of that project)."""
+    """Renames a project or changes its retention (operator, or a keys:admin
+    key of that project).
+    """
     DeleteProject: _grpc.UnaryUnaryMultiCallable[_auth_pb2.DeleteProjectRequest, _auth_pb2.DeleteProjectResponse]
     """Deletes a project with its keys and events (operator)."""
     CreateApiKey: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateApiKeyRequest, _auth_pb2.CreateApiKeyResponse]
@@ -63,6 +65,11 @@ class AuthServiceStub:
     """
     ValidateApiKey: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ValidateApiKeyRequest, _auth_pb2.ValidateApiKeyResponse]
     """Resolves an API key or JWT to its principal. Internal: used by the other services."""
+    GetCaller: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetCallerRequest, _auth_pb2.GetCallerResponse]
+    """Who the caller is: the operator, or the project and scopes of the
+    presented key or JWT (any scope may ask). Lets a client show what its
+    credential may do before it tries.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -84,7 +91,9 @@ class AuthServiceAsyncStub(AuthServiceStub):
     ListProjects: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListProjectsRequest, _auth_pb2.ListProjectsResponse]  # type: ignore[assignment]
     """Lists an organisation's projects (operator)."""
     UpdateProject: _aio.UnaryUnaryMultiCallable[_auth_pb2.UpdateProjectRequest, _auth_pb2.UpdateProjectResponse]  # type: ignore[assignment]
-    """Renames a project (operator, or a keys:admin key of that project)."""
+    """Renames a project or changes its retention (operator, or a keys:admin
+    key of that project).
+    """
     DeleteProject: _aio.UnaryUnaryMultiCallable[_auth_pb2.DeleteProjectRequest, _auth_pb2.DeleteProjectResponse]  # type: ignore[assignment]
     """Deletes a project with its keys and events (operator)."""
     CreateApiKey: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateApiKeyRequest, _auth_pb2.CreateApiKeyResponse]  # type: ignore[assignment]
@@ -99,6 +108,11 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """
     ValidateApiKey: _aio.UnaryUnaryMultiCallable[_auth_pb2.ValidateApiKeyRequest, _auth_pb2.ValidateApiKeyResponse]  # type: ignore[assignment]
     """Resolves an API key or JWT to its principal. Internal: used by the other services."""
+    GetCaller: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetCallerRequest, _auth_pb2.GetCallerResponse]  # type: ignore[assignment]
+    """Who the caller is: the operator, or the project and scopes of the
+    presented key or JWT (any scope may ask). Lets a client show what its
+    credential may do before it tries.
+    """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """AuthService owns organisations, projects and API keys.
@@ -147,7 +161,9 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.UpdateProjectRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.UpdateProjectResponse, _abc.Awaitable[_auth_pb2.UpdateProjectResponse]]:
-        """Renames a project (operator, or a keys:admin key of that project)."""
+        """Renames a project or changes its retention (operator, or a keys:admin
+        key of that project).
+        """
 
     @_abc_1.abstractmethod
     def DeleteProject(
@@ -198,5 +214,16 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.ValidateApiKeyResponse, _abc.Awaitable[_auth_pb2.ValidateApiKeyResponse]]:
         """Resolves an API key or JWT to its principal. Internal: used by the other services."""
+
+    @_abc_1.abstractmethod
+    def GetCaller(
+        self,
+        request: _auth_pb2.GetCallerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.GetCallerResponse, _abc.Awaitable[_auth_pb2.GetCallerResponse]]:
+        """Who the caller is: the operator, or the project and scopes of the
+        presented key or JWT (any scope may ask). Lets a client show what its
+        credential may do before it tries.
+        """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file boost/auth/v1/auth.proto.
  */
 export const file_boost_auth_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("Chhib29zdC9hdXRoL3YxL2F1dGgucHJvdG8SDWJvb3N0LmF1dGgudjEiWQoMT3JnYW5pemF0aW9uEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIm0KB1Byb2plY3QSCgoCaWQYASABKAkSFwoPb3JnYW5pemF0aW9uX2lkGAIgASgJEgwKBG5hbWUYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIp0CCgZBcGlLZXkSCgoCaWQYASABKAkSEgoKcHJvamVjdF9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEg4KBnByZWZpeBgEIAEoCRIOCgZzY29wZXMYBSADKAkSLwoLY3JlYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5sYXN0X3VzZWRfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmV2b2tlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIm0KCVByaW5jaXBhbBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSEgoKcHJvamVjdF9pZBgCIAEoCRISCgphcGlfa2V5X2lkGAMgASgJEg4KBnNjb3BlcxgEIAMoCRIPCgdzdWJqZWN0GAUgASgJIikKGUNyZWF0ZU9yZ2FuaXphdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCSJPChpDcmVhdGVPcmdhbml6YXRpb25SZXNwb25zZRIxCgxvcmdhbml6YXRpb24YASABKAsyGy5ib29zdC5hdXRoLnYxLk9yZ2FuaXphdGlvbiI9ChRDcmVhdGVQcm9qZWN0UmVxdWVzdBIXCg9vcmdhbml6YXRpb25faWQYASABKAkSDAoEbmFtZRgCIAEoCSJAChVDcmVhdGVQcm9qZWN0UmVzcG9uc2USJwoHcHJvamVjdBgBIAEoCzIWLmJvb3N0LmF1dGgudjEuUHJvamVjdCInChFHZXRQcm9qZWN0UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJIj0KEkdldFByb2plY3RSZXNwb25zZRInCgdwcm9qZWN0GAEgASgLMhYuYm9vc3QuYXV0aC52MS5Qcm9qZWN0IlUKE0xpc3RQcm9qZWN0c1JlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlkKFExpc3RQcm9qZWN0c1Jlc3BvbnNlEigKCHByb2plY3RzGAEgAygLMhYuYm9vc3QuYXV0aC52MS5Qcm9qZWN0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI4ChRVcGRhdGVQcm9qZWN0UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkiQAoVVXBkYXRlUHJvamVjdFJlc3BvbnNlEicKB3Byb2plY3QYASABKAsyFi5ib29zdC5hdXRoLnYxLlByb2plY3QiKgoURGVsZXRlUHJvamVjdFJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCSIXChVEZWxldGVQcm9qZWN0UmVzcG9uc2UiKAoSTGlzdEFwaUtleXNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkiPgoTTGlzdEFwaUtleXNSZXNwb25zZRInCghhcGlfa2V5cxgBIAMoCzIVLmJvb3N0LmF1dGgudjEuQXBpS2V5IikKE1Jldm9rZUFwaUtleVJlcXVlc3QSEgoKYXBpX2tleV9pZBgBIAEoCSI+ChRSZXZva2VBcGlLZXlSZXNwb25zZRImCgdhcGlfa2V5GAEgASgLMhUuYm9vc3QuYXV0aC52MS5BcGlLZXkiKQoTUm90YXRlQXBpS2V5UmVxdWVzdBISCgphcGlfa2V5X2lkGAEgASgJIn4KFFJvdGF0ZUFwaUtleVJlc3BvbnNlEiYKB2FwaV9rZXkYASABKAsyFS5ib29zdC5hdXRoLnYxLkFwaUtleRIOCgZzZWNyZXQYAiABKAkSLgoPcmV2b2tlZF9hcGlfa2V5GAMgASgLMhUuYm9vc3QuYXV0aC52MS5BcGlLZXkieAoTQ3JlYXRlQXBpS2V5UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGc2NvcGVzGAMgAygJEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJOChRDcmVhdGVBcGlLZXlSZXNwb25zZRImCgdhcGlfa2V5GAEgASgLMhUuYm9vc3QuYXV0aC52MS5BcGlLZXkSDgoGc2VjcmV0GAIgASgJIigKFVZhbGlkYXRlQXBpS2V5UmVxdWVzdBIPCgdhcGlfa2V5GAEgASgJIkUKFlZhbGlkYXRlQXBpS2V5UmVzcG9uc2USKwoJcHJpbmNpcGFsGAEgASgLMhguYm9vc3QuYXV0aC52MS5QcmluY2lwYWwy+AcKC0F1dGhTZXJ2aWNlEmkKEkNyZWF0ZU9yZ2FuaXphdGlvbhIoLmJvb3N0LmF1dGgudjEuQ3JlYXRlT3JnYW5pemF0aW9uUmVxdWVzdBopLmJvb3N0LmF1dGgudjEuQ3JlYXRlT3JnYW5pemF0aW9uUmVzcG9uc2USWgoNQ3JlYXRlUHJvamVjdBIjLmJvb3N0LmF1dGgudjEuQ3JlYXRlUHJvamVjdFJlcXVlc3QaJC5ib29zdC5hdXRoLnYxLkNyZWF0ZVByb2plY3RSZXNwb25zZRJRCgpHZXRQcm9qZWN0EiAuYm9vc3QuYXV0aC52MS5HZXRQcm9qZWN0UmVxdWVzdBohLmJvb3N0LmF1dGgudjEuR2V0UHJvamVjdFJlc3BvbnNlElcKDExpc3RQcm9qZWN0cxIiLmJvb3N0LmF1dGgudjEuTGlzdFByb2plY3RzUmVxdWVzdBojLmJvb3N0LmF1dGgudjEuTGlzdFByb2plY3RzUmVzcG9uc2USWgoNVXBkYXRlUHJvamVjdBIjLmJvb3N0LmF1dGgudjEuVXBkYXRlUHJvamVjdFJlcXVlc3QaJC5ib29zdC5hdXRoLnYxLlVwZGF0ZVByb2plY3RSZXNwb25zZRJaCg1EZWxldGVQcm9qZWN0EiMuYm9vc3QuYXV0aC52MS5EZWxldGVQcm9qZWN0UmVxdWVzdBokLmJvb3N0LmF1dGgudjEuRGVsZXRlUHJvamVjdFJlc3BvbnNlElcKDENyZWF0ZUFwaUtleRIiLmJvb3N0LmF1dGgudjEuQ3JlYXRlQXBpS2V5UmVxdWVzdBojLmJvb3N0LmF1dGgudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2USVAoLTGlzdEFwaUtleXMSIS5ib29zdC5hdXRoLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBoiLmJvb3N0LmF1dGgudjEuTGlzdEFwaUtleXNSZXNwb25zZRJXCgxSZXZva2VBcGlLZXkSIi5ib29zdC5hdXRoLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIy5ib29zdC5hdXRoLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlElcKDFJvdGF0ZUFwaUtleRIiLmJvb3N0LmF1dGgudjEuUm90YXRlQXBpS2V5UmVxdWVzdBojLmJvb3N0LmF1dGgudjEuUm90YXRlQXBpS2V5UmVzcG9uc2USXQoOVmFsaWRhdGVBcGlLZXkSJC5ib29zdC5hdXRoLnYxLlZhbGlkYXRlQXBpS2V5UmVxdWVzdBolLmJvb3N0LmF1dGgudjEuVmFsaWRhdGVBcGlLZXlSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Chhib29zdC9hdXRoL3YxL2F1dGgucHJvdG8SDWJvb3N0LmF1dGgudjEiWQoMT3JnYW5pemF0aW9uEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoUBCgdQcm9qZWN0EgoKAmlkGAEgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5yZXRlbnRpb25fZGF5cxgFIAEoBSKdAgoGQXBpS2V5EgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIOCgZwcmVmaXgYBCABKAkSDgoGc2NvcGVzGAUgAygJEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoObGFzdF91c2VkX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3Jldm9rZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJtCglQcmluY2lwYWwSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSEgoKYXBpX2tleV9pZBgDIAEoCRIOCgZzY29wZXMYBCADKAkSDwoHc3ViamVjdBgFIAEoCSIpChlDcmVhdGVPcmdhbml6YXRpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkiTwoaQ3JlYXRlT3JnYW5pemF0aW9uUmVzcG9uc2USMQoMb3JnYW5pemF0aW9uGAEgASgLMhsuYm9vc3QuYXV0aC52MS5Pcmdhbml6YXRpb24iPQoUQ3JlYXRlUHJvamVjdFJlcXVlc3QSFwoPb3JnYW5pemF0aW9uX2lkGAEgASgJEgwKBG5hbWUYAiABKAkiQAoVQ3JlYXRlUHJvamVjdFJlc3BvbnNlEicKB3Byb2plY3QYASABKAsyFi5ib29zdC5hdXRoLnYxLlByb2plY3QiJwoRR2V0UHJvamVjdFJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCSI9ChJHZXRQcm9qZWN0UmVzcG9uc2USJwoHcHJvamVjdBgBIAEoCzIWLmJvb3N0LmF1dGgudjEuUHJvamVjdCJVChNMaXN0UHJvamVjdHNSZXF1ZXN0EhcKD29yZ2FuaXphdGlvbl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJZChRMaXN0UHJvamVjdHNSZXNwb25zZRIoCghwcm9qZWN0cxgBIAMoCzIWLmJvb3N0LmF1dGgudjEuUHJvamVjdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiaAoUVXBkYXRlUHJvamVjdFJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhsKDnJldGVudGlvbl9kYXlzGAMgASgFSACIAQFCEQoPX3JldGVudGlvbl9kYXlzIkAKFVVwZGF0ZVByb2plY3RSZXNwb25zZRInCgdwcm9qZWN0GAEgASgLMhYuYm9vc3QuYXV0aC52MS5Qcm9qZWN0IioKFERlbGV0ZVByb2plY3RSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkiFwoVRGVsZXRlUHJvamVjdFJlc3BvbnNlIigKEkxpc3RBcGlLZXlzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJIj4KE0xpc3RBcGlLZXlzUmVzcG9uc2USJwoIYXBpX2tleXMYASADKAsyFS5ib29zdC5hdXRoLnYxLkFwaUtleSIpChNSZXZva2VBcGlLZXlSZXF1ZXN0EhIKCmFwaV9rZXlfaWQYASABKAkiPgoUUmV2b2tlQXBpS2V5UmVzcG9uc2USJgoHYXBpX2tleRgBIAEoCzIVLmJvb3N0LmF1dGgudjEuQXBpS2V5IikKE1JvdGF0ZUFwaUtleVJlcXVlc3QSEgoKYXBpX2tleV9pZBgBIAEoCSJ+ChRSb3RhdGVBcGlLZXlSZXNwb25zZRImCgdhcGlfa2V5GAEgASgLMhUuYm9vc3QuYXV0aC52MS5BcGlLZXkSDgoGc2VjcmV0GAIgASgJEi4KD3Jldm9rZWRfYXBpX2tleRgDIAEoCzIVLmJvb3N0LmF1dGgudjEuQXBpS2V5IngKE0NyZWF0ZUFwaUtleVJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEg4KBnNjb3BlcxgDIAMoCRIvCgtleHBpcmVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTgoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USJgoHYXBpX2tleRgBIAEoCzIVLmJvb3N0LmF1dGgudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCSIoChVWYWxpZGF0ZUFwaUtleVJlcXVlc3QSDwoHYXBpX2tleRgBIAEoCSJFChZWYWxpZGF0ZUFwaUtleVJlc3BvbnNlEisKCXByaW5jaXBhbBgBIAEoCzIYLmJvb3N0LmF1dGgudjEuUHJpbmNpcGFsIhIKEEdldENhbGxlclJlcXVlc3QiUgoRR2V0Q2FsbGVyUmVzcG9uc2USEAoIb3BlcmF0b3IYASABKAgSKwoJcHJpbmNpcGFsGAIgASgLMhguYm9vc3QuYXV0aC52MS5QcmluY2lwYWwyyAgKC0F1dGhTZXJ2aWNlEmkKEkNyZWF0ZU9yZ2FuaXphdGlvbhIoLmJvb3N0LmF1dGgudjEuQ3JlYXRlT3JnYW5pemF0aW9uUmVxdWVzdBopLmJvb3N0LmF1dGgudjEuQ3JlYXRlT3JnYW5pemF0aW9uUmVzcG9uc2USWgoNQ3JlYXRlUHJvamVjdBIjLmJvb3N0LmF1dGgudjEuQ3JlYXRlUHJvamVjdFJlcXVlc3QaJC5ib29zdC5hdXRoLnYxLkNyZWF0ZVByb2plY3RSZXNwb25zZRJRCgpHZXRQcm9qZWN0EiAuYm9vc3QuYXV0aC52MS5HZXRQcm9qZWN0UmVxdWVzdBohLmJvb3N0LmF1dGgudjEuR2V0UHJvamVjdFJlc3BvbnNlElcKDExpc3RQcm9qZWN0cxIiLmJvb3N0LmF1dGgudjEuTGlzdFByb2plY3RzUmVxdWVzdBojLmJvb3N0LmF1dGgudjEuTGlzdFByb2plY3RzUmVzcG9uc2USWgoNVXBkYXRlUHJvamVjdBIjLmJvb3N0LmF1dGgudjEuVXBkYXRlUHJvamVjdFJlcXVlc3QaJC5ib29zdC5hdXRoLnYxLlVwZGF0ZVByb2plY3RSZXNwb25zZRJaCg1EZWxldGVQcm9qZWN0EiMuYm9vc3QuYXV0aC52MS5EZWxldGVQcm9qZWN0UmVxdWVzdBokLmJvb3N0LmF1dGgudjEuRGVsZXRlUHJvamVjdFJlc3BvbnNlElcKDENyZWF0ZUFwaUtleRIiLmJvb3N0LmF1dGgudjEuQ3JlYXRlQXBpS2V5UmVxdWVzdBojLmJvb3N0LmF1dGgudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2USVAoLTGlzdEFwaUtleXMSIS5ib29zdC5hdXRoLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBoiLmJvb3N0LmF1dGgudjEuTGlzdEFwaUtleXNSZXNwb25zZRJXCgxSZXZva2VBcGlLZXkSIi5ib29zdC5hdXRoLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIy5ib29zdC5hdXRoLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlElcKDFJvdGF0ZUFwaUtleRIiLmJvb3N0LmF1dGgudjEuUm90YXRlQXBpS2V5UmVxdWVzdBojLmJvb3N0LmF1dGgudjEuUm90YXRlQXBpS2V5UmVzcG9uc2USXQoOVmFsaWRhdGVBcGlLZXkSJC5ib29zdC5hdXRoLnYxLlZhbGlkYXRlQXBpS2V5UmVxdWVzdBolLmJvb3N0LmF1dGgudjEuVmFsaWRhdGVBcGlLZXlSZXNwb25zZRJOCglHZXRDYWxsZXISHy5ib29zdC5hdXRoLnYxLkdldENhbGxlclJlcXVlc3QaIC5ib29zdC5hdXRoLnYxLkdldENhbGxlclJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * Organization groups projects.
@@ -82,6 +82,14 @@ export type Project = Message<"boost.auth.v1.Project"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 4;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * Whole UTC days of events kept (1..3650, default 30); older ones are
+   * deleted by the processor's daily retention job.
+   *
+   * @generated from field: int32 retention_days = 5;
+   */
+  retentionDays: number;
 };
 
 /**
@@ -427,11 +435,19 @@ export type UpdateProjectRequest = Message<"boost.auth.v1.UpdateProjectRequest">
   projectId: string;
 
   /**
-   * New display name, 1..200 characters, unique within the organisation.
+   * New display name, 1..200 characters, unique within the organisation;
+   * empty keeps the name (then retention_days must be set).
    *
    * @generated from field: string name = 2;
    */
   name: string;
+
+  /**
+   * New retention in whole days, 1..3650; unset keeps it.
+   *
+   * @generated from field: optional int32 retention_days = 3;
+   */
+  retentionDays?: number | undefined;
 };
 
 /**
@@ -751,6 +767,49 @@ export const ValidateApiKeyResponseSchema: GenMessage<ValidateApiKeyResponse> = 
   messageDesc(file_boost_auth_v1_auth, 25);
 
 /**
+ * Request of GetCaller.
+ *
+ * @generated from message boost.auth.v1.GetCallerRequest
+ */
+export type GetCallerRequest = Message<"boost.auth.v1.GetCallerRequest"> & {
+};
+
+/**
+ * Describes the message boost.auth.v1.GetCallerRequest.
+ * Use `create(GetCallerRequestSchema)` to create a new message.
+ */
+export const GetCallerRequestSchema: GenMessage<GetCallerRequest> = /*@__PURE__*/
+  messageDesc(file_boost_auth_v1_auth, 26);
+
+/**
+ * Response of GetCaller.
+ *
+ * @generated from message boost.auth.v1.GetCallerResponse
+ */
+export type GetCallerResponse = Message<"boost.auth.v1.GetCallerResponse"> & {
+  /**
+   * The caller holds the operator token.
+   *
+   * @generated from field: bool operator = 1;
+   */
+  operator: boolean;
+
+  /**
+   * The key's or JWT's principal; unset for the operator.
+   *
+   * @generated from field: boost.auth.v1.Principal principal = 2;
+   */
+  principal?: Principal | undefined;
+};
+
+/**
+ * Describes the message boost.auth.v1.GetCallerResponse.
+ * Use `create(GetCallerResponseSchema)` to create a new message.
+ */
+export const GetCallerResponseSchema: GenMessage<GetCallerResponse> = /*@__PURE__*/
+  messageDesc(file_boost_auth_v1_auth, 27);
+
+/**
  * AuthService owns organisations, projects and API keys.
  *
  * Callers are either the operator (`x-admin-token` metadata, any project) or
@@ -802,7 +861,8 @@ export const AuthService: GenService<{
     output: typeof ListProjectsResponseSchema;
   },
   /**
-   * Renames a project (operator, or a keys:admin key of that project).
+   * Renames a project or changes its retention (operator, or a keys:admin
+   * key of that project).
    *
    * @generated from rpc boost.auth.v1.AuthService.UpdateProject
    */
@@ -871,6 +931,18 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof ValidateApiKeyRequestSchema;
     output: typeof ValidateApiKeyResponseSchema;
+  },
+  /**
+   * Who the caller is: the operator, or the project and scopes of the
+   * presented key or JWT (any scope may ask). Lets a client show what its
+   * credential may do before it tries.
+   *
+   * @generated from rpc boost.auth.v1.AuthService.GetCaller
+   */
+  getCaller: {
+    methodKind: "unary";
+    input: typeof GetCallerRequestSchema;
+    output: typeof GetCallerResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_boost_auth_v1_auth, 0);
