@@ -134,6 +134,11 @@ test("an operator creates a project and a key; the key works until it is revoked
   const secret = ((await operator.textContent("[data-secret]")) ?? "").trim();
   assert.match(secret, /^pk_live_/, "the new key's secret is shown once");
   await operator.waitForSelector("tr.key-row[data-name=checkout]");
+  // The project's retention: 30 days by default, then 7.
+  await operator.waitForFunction(() => (document.querySelector("input[name=retention_days]") as HTMLInputElement)?.value === "30");
+  await operator.fill("input[name=retention_days]", "7");
+  await operator.click("form.retention button[type=submit]");
+  await operator.waitForSelector("form.retention >> text=Keeps 7 days of events.");
   await shot(operator, "keys");
 
   // The key works: a Track through the SDK, and the console signs in with it.
@@ -164,6 +169,10 @@ test("a dead letter is inspected and replayed from the console", async () => {
   await page.click("nav a[href='#/dead-letters']");
   await page.waitForSelector("tr.dead-letter");
   const id = await page.getAttribute("tr.dead-letter", "data-id");
+  // This key may replay (events:write) but not purge (keys:admin), and is told why.
+  await page.waitForSelector("tr.dead-letter button[name=purge][disabled]");
+  assert.match((await page.getAttribute("tr.dead-letter button[name=purge]", "title")) ?? "", /lacks keys:admin/);
+  assert.ok(!(await page.isDisabled("tr.dead-letter button[name=replay]")));
   await page.click("tr.dead-letter button[name=inspect]");
   await page.waitForSelector(`.detail >> text=Dead letter ${id}`);
   await page.click("tr.dead-letter button[name=replay]");

@@ -1,6 +1,7 @@
 // Dead letters: the project's events the processor could not store — list
-// by status, inspect one, replay or purge (purge asks first). A key without
-// the scope these need gets PERMISSION_DENIED, shown with the reason.
+// by status, inspect one, replay (events:write) or purge (keys:admin; asks
+// first). A button the key's scopes do not allow is disabled and says why
+// (GetCaller tells the console the key's scopes).
 
 import { deadLetters } from "@boost/sdk/services";
 import type { Api } from "../session.js";
@@ -10,7 +11,25 @@ const STATUSES: [string, string][] = Object.entries(deadLetters.DeadLetterStatus
   .filter(([name, value]) => typeof value === "number" && value > 0 && !/^\d/.test(name))
   .map(([name, value]): [string, string] => [String(value), name.toLowerCase()]);
 
+/** The scope each action needs. */
+const NEEDS = { replay: "events:write", purge: "keys:admin" } as const;
+
 export function deadLetterView(root: HTMLElement, api: Api): void {
+  // Until GetCaller answers, every button is allowed; the server decides anyway.
+  let scopes: string[] | undefined;
+  const allowed = (what: keyof typeof NEEDS) => scopes === undefined || scopes.includes(NEEDS[what]);
+  const button = (what: keyof typeof NEEDS, label: string, ids: bigint[]) =>
+    h(
+      "button",
+      {
+        type: "button",
+        name: what,
+        disabled: !allowed(what),
+        title: allowed(what) ? undefined : `This key lacks ${NEEDS[what]}, which ${what} needs.`,
+        onclick: () => void act(what, ids),
+      },
+      label,
+    );
   const status = select("status", STATUSES, STATUSES[0]?.[0]);
   const list = h("div");
   const detail = h("div", { class: "detail" });
@@ -48,8 +67,8 @@ export function deadLetterView(root: HTMLElement, api: Api): void {
               "td",
               {},
               h("button", { type: "button", name: "inspect", onclick: () => void inspect(letter.id) }, "Inspect"),
-              h("button", { type: "button", name: "replay", onclick: () => void act("replay", [letter.id]) }, "Replay"),
-              h("button", { type: "button", name: "purge", onclick: () => void act("purge", [letter.id]) }, "Purge"),
+              button("replay", "Replay", [letter.id]),
+              button("purge", "Purge", [letter.id]),
             ),
           ),
         ),
@@ -67,5 +86,13 @@ export function deadLetterView(root: HTMLElement, api: Api): void {
 
   status.addEventListener("change", () => void showList());
   root.append(h("div", { class: "filters" }, field("Status", status)), outcome, list, detail);
-  void showList();
+  void (async () => {
+    try {
+      const caller = await api.auth.getCaller({});
+      scopes = caller.operator ? undefined : (caller.principal?.scopes ?? []);
+    } catch {
+      // Unknown scopes: leave every button on; the server answers PERMISSION_DENIED.
+    }
+    await showList();
+  })();
 }

@@ -1,9 +1,9 @@
 // Keys and projects. The operator creates an organisation or opens one by
 // id, creates projects, and per project creates keys with scopes (the
 // secret is shown once, with a copy button), lists them with last use,
-// revokes and rotates. An API key sees its own project here; managing its
-// keys needs `keys:admin`, and without it the view says so and the key
-// buttons stay disabled.
+// revokes and rotates, and sets the project's retention. An API key sees its
+// own project here; managing its keys or retention needs `keys:admin`, and
+// without it the view says so and the key buttons stay disabled.
 
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Api } from "../session.js";
@@ -55,6 +55,27 @@ export function keys(root: HTMLElement, api: Api): void {
           ),
         ),
       ), { isEmpty: (page) => page.projects.length === 0, text: "No projects in this organisation yet." });
+  };
+
+  /** The project's retention, and a form to change it (operator or keys:admin). */
+  const retentionForm = (projectId: string) => {
+    const days = h("input", { name: "retention_days", type: "number", min: 1, max: 3650, required: true });
+    const saved = h("span", { class: "saved" });
+    const form = h("form", { class: "retention" }, field("Retention (days)", days), h("button", { type: "submit" }, "Save"), saved);
+    void api.auth.getProject({ projectId }).then(
+      (answer) => (days.value = String(answer.project?.retentionDays ?? "")),
+      (error) => saved.replaceChildren(errorBox(error)),
+    );
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const answer = await api.auth.updateProject({ projectId, retentionDays: Number(days.value) });
+        saved.replaceChildren(`Keeps ${answer.project?.retentionDays} days of events.`);
+      } catch (error) {
+        saved.replaceChildren(errorBox(error));
+      }
+    });
+    return form;
   };
 
   const showProject = async (projectId: string, name: string) => {
@@ -146,7 +167,7 @@ export function keys(root: HTMLElement, api: Api): void {
         created.replaceChildren(errorBox(error));
       }
     });
-    project.replaceChildren(h("h2", {}, `Project ${name}`), h("p", {}, h("code", {}, projectId)), form, created, list);
+    project.replaceChildren(h("h2", {}, `Project ${name}`), h("p", {}, h("code", {}, projectId)), retentionForm(projectId), form, created, list);
     await showKeys();
   };
 
