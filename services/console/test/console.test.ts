@@ -115,6 +115,7 @@ test("a key's console: overview chart, explore with filters and paging, event de
   await page.click("nav a[href='#/pipeline']");
   await page.waitForSelector("tr.partition");
   assert.ok((await page.locator("tr.partition").count()) >= 1);
+  assert.match((await page.textContent("[data-metric=freshness-p95]")) ?? "", /^\d+ ms$/);
   await shot(page, "pipeline");
   await page.close();
 });

@@ -1,4 +1,5 @@
-// Pipeline: GetStatus per partition — stored offset against the broker's
+// Pipeline: GetStatus — freshness (ingest → stored) p50/p95/max over the
+// last minute, and per partition the stored offset against the broker's
 // high watermark, lag, last store, stalled partitions and offset conflicts
 // highlighted — refreshed every 5 s.
 
@@ -14,7 +15,14 @@ export function pipeline(root: HTMLElement, api: Api): () => void {
     load(body, () => api.processor.getStatus({}), (status) => {
       const lag = status.partitions.reduce((sum, p) => sum + Number(p.lag), 0);
       return [
-        h("p", { class: "numbers" }, h("b", { "data-metric": "lag" }, String(lag)), " records not yet stored"),
+        h(
+          "div",
+          { class: "numbers" },
+          h("div", {}, h("b", { "data-metric": "lag" }, String(lag)), " records not yet stored"),
+          h("div", {}, h("b", { "data-metric": "freshness-p50" }, `${status.freshnessP50Ms} ms`), " freshness p50"),
+          h("div", {}, h("b", { "data-metric": "freshness-p95" }, `${status.freshnessP95Ms} ms`), " p95"),
+          h("div", {}, h("b", {}, `${status.freshnessMaxMs} ms`), ` max, over ${status.freshnessSamples} records in the last minute`),
+        ),
         table(
           ["partition", "stored offset", "high watermark", "lag", "last stored", "state"],
           status.partitions.map((p) =>
