@@ -57,7 +57,9 @@ pub fn batch_span(
             }
             trace_context::continue_trace(&span, contexts[index].clone());
         }
-        None => trace_context::record_own_ids(&span),
+        None => {
+            trace_context::record_own_ids(&span);
+        }
     }
     record_fetch(&span, fetch);
     span

@@ -177,36 +177,26 @@ pub fn continue_trace(span: &tracing::Span, parent: Context) {
     let caller = parent.span().span_context().clone();
     // Fails only when export is off (no OpenTelemetry layer): nothing to continue then.
     let _ = span.set_parent(parent);
-    let own = span.context().span().span_context().clone();
-    record_ids(
-        span,
-        if own.is_valid() { &own } else { &caller },
-        own.is_valid(),
-    );
-    if own.is_valid() && !own.is_sampled() {
-        mark_unsampled(span, own);
+    if !record_own_ids(span) && caller.is_valid() {
+        span.record("trace_id", tracing::field::display(caller.trace_id()));
     }
 }
 
 /// Records the ids of the span's own trace context on it (see
-/// [`continue_trace`]), for spans that start a trace or inherit one in-process.
-pub fn record_own_ids(span: &tracing::Span) {
+/// [`continue_trace`]), for spans that start a trace or inherit one
+/// in-process, and marks it [`Unsampled`] when the sampler dropped it.
+/// Returns whether the span is traced at all (export on).
+pub fn record_own_ids(span: &tracing::Span) -> bool {
     let own = span.context().span().span_context().clone();
-    if own.is_valid() {
-        record_ids(span, &own, true);
-        if !own.is_sampled() {
-            mark_unsampled(span, own);
-        }
+    if !own.is_valid() {
+        return false;
     }
-}
-
-fn record_ids(span: &tracing::Span, ids: &SpanContext, own: bool) {
-    if ids.is_valid() {
-        span.record("trace_id", tracing::field::display(ids.trace_id()));
-        if own {
-            span.record("span_id", tracing::field::display(ids.span_id()));
-        }
+    span.record("trace_id", tracing::field::display(own.trace_id()));
+    span.record("span_id", tracing::field::display(own.span_id()));
+    if !own.is_sampled() {
+        mark_unsampled(span, own);
     }
+    true
 }
 
 /// Writes the calling span's trace context into every request a client
