@@ -30,7 +30,13 @@ use tower_http::{
 };
 use tracing::Level;
 
-use crate::{auth::AuthLayer, config::GrpcArgs};
+use crate::{auth::AuthLayer, config::GrpcArgs, trace_context::Head};
+
+/// The target of a request's span when its trace is exported or export is off.
+const RPC_TARGET: &str = "boost_server::grpc";
+/// The target of a request's span when the sampler dropped its trace; the
+/// exporter's filter leaves it out (see `telemetry`).
+pub(crate) const UNSAMPLED_RPC_TARGET: &str = "boost_server::grpc::unsampled";
 
 /// Builder for a service's gRPC server.
 pub struct GrpcServer {
@@ -176,20 +182,35 @@ impl GrpcServer {
                             .get("x-request-id")
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or_default();
-                        let span = tracing::info_span!(
-                            "rpc",
-                            otel.name = %request.uri().path(),
-                            otel.kind = "server",
-                            method = %request.uri().path(),
-                            request_id = %request_id,
-                            trace_id = tracing::field::Empty,
-                            span_id = tracing::field::Empty,
-                        );
-                        crate::trace_context::continue_trace(
-                            &span,
-                            crate::trace_context::from_headers(request.headers()),
-                        );
-                        span
+                        // Two call sites, one seen by the exporter and one
+                        // not (see `trace_context::head_decision`).
+                        macro_rules! rpc_span {
+                            ($target:expr) => {
+                                tracing::info_span!(
+                                    target: $target,
+                                    crate::trace_context::RPC_SPAN,
+                                    otel.name = %request.uri().path(),
+                                    otel.kind = "server",
+                                    method = %request.uri().path(),
+                                    request_id = %request_id,
+                                    trace_id = tracing::field::Empty,
+                                    span_id = tracing::field::Empty,
+                                )
+                            };
+                        }
+                        let parent = crate::trace_context::from_headers(request.headers());
+                        match crate::trace_context::head_decision(parent) {
+                            Head::Continue(parent) => {
+                                let span = rpc_span!(RPC_TARGET);
+                                crate::trace_context::continue_trace(&span, parent);
+                                span
+                            }
+                            Head::Drop(context) => {
+                                let span = rpc_span!(UNSAMPLED_RPC_TARGET);
+                                crate::trace_context::continue_unsampled(&span, context);
+                                span
+                            }
+                        }
                     })
                     .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
             )

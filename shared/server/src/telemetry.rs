@@ -8,11 +8,14 @@
 
 use std::io::IsTerminal;
 
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{
+    KeyValue,
+    trace::{Link, SpanKind, TraceContextExt, TraceId, TraceState, TracerProvider as _},
+};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{
     Resource,
-    trace::{Sampler, SdkTracerProvider},
+    trace::{Sampler, SamplingDecision, SamplingResult, SdkTracerProvider, ShouldSample},
 };
 use tracing::{Level, Metadata, Subscriber, subscriber::Interest};
 use tracing_subscriber::{
@@ -64,10 +67,11 @@ pub fn init(service: &'static str, args: &TelemetryArgs) -> Result<TelemetryGuar
             .with_endpoint(&args.otlp_endpoint)
             .build()
             .map_err(|e| format!("invalid OTEL_EXPORTER_OTLP_ENDPOINT: {e}"))?;
+        trace_context::set_head_sampler(sampler(args));
         Some(
             SdkTracerProvider::builder()
                 .with_batch_exporter(exporter)
-                .with_sampler(sampler(args))
+                .with_sampler(HeadSampledRpc(sampler(args)))
                 .with_resource(Resource::builder().with_service_name(service).build())
                 .build(),
         )
@@ -101,8 +105,9 @@ pub fn init(service: &'static str, args: &TelemetryArgs) -> Result<TelemetryGuar
 }
 
 /// What the OpenTelemetry layer is given: [`traced_targets`], and nothing
-/// inside a trace the sampler dropped (the first span of such a trace is
-/// built, to make the decision; its descendants would only cost time).
+/// inside a trace the sampler dropped (a request's span is then not given
+/// either, see `trace_context::head_decision`; a processor batch's span is,
+/// to take its decision; descendants would only cost time).
 struct SampledOnly {
     targets: Targets,
 }
@@ -126,11 +131,42 @@ where
     }
 }
 
+/// The configured sampler, except for a root `rpc` span: the request was
+/// sampled at the head already (`trace_context::head_decision`; dropped
+/// requests' spans never reach the exporter), and a second draw on the
+/// exporter's own trace id would sample ratio² of requests.
+#[derive(Debug, Clone)]
+struct HeadSampledRpc(Sampler);
+
+impl ShouldSample for HeadSampledRpc {
+    fn should_sample(
+        &self,
+        parent: Option<&opentelemetry::Context>,
+        trace_id: TraceId,
+        name: &str,
+        kind: &SpanKind,
+        attributes: &[KeyValue],
+        links: &[Link],
+    ) -> SamplingResult {
+        let root = parent.is_none_or(|cx| !cx.span().span_context().is_valid());
+        if root && name == trace_context::RPC_SPAN {
+            return SamplingResult {
+                decision: SamplingDecision::RecordAndSample,
+                attributes: Vec::new(),
+                trace_state: TraceState::default(),
+            };
+        }
+        self.0
+            .should_sample(parent, trace_id, name, kind, attributes, links)
+    }
+}
+
 /// What becomes a span in the export: Boost's spans at INFO and above, and
 /// nothing of the transport crates (the exporter's own calls among them).
 fn traced_targets() -> Targets {
     Targets::new()
         .with_default(Level::INFO)
+        .with_target(crate::grpc::UNSAMPLED_RPC_TARGET, LevelFilter::OFF)
         .with_target("h2", LevelFilter::OFF)
         .with_target("hyper", LevelFilter::OFF)
         .with_target("hyper_util", LevelFilter::OFF)

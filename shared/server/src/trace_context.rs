@@ -3,9 +3,12 @@
 //! into gRPC metadata when a service calls another ([`InjectTraceContextLayer`]),
 //! and into Kafka record headers (as [`TraceHeaders`]) when ingest produces.
 //!
-//! Inside a trace the sampler dropped, only the first span (the RPC, the
-//! processor's batch) is built; the propagated context still says "not
-//! sampled", so the next hop drops it too.
+//! A request's sampling is decided at the head, before its `rpc` span is
+//! built ([`head_decision`]): a dropped request's span goes to a target the
+//! exporter never sees, so an unsampled call costs the exporter nothing.
+//! Inside a trace the sampler dropped, no span reaches the exporter (the
+//! processor's batch span is built to take its decision); the propagated
+//! context still says "not sampled", so the next hop drops it too.
 //!
 //! Propagation follows the spans of `tracing` through
 //! `tracing-opentelemetry`, so it is live only while trace export is on
@@ -13,15 +16,21 @@
 //! recorded on the request's log line, and the edge forwards the caller's
 //! headers untouched.
 
-use std::task::{Context as TaskContext, Poll};
+use std::{
+    sync::OnceLock,
+    task::{Context as TaskContext, Poll},
+};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use opentelemetry::{
     Context,
     propagation::{Extractor, Injector, TextMapPropagator},
-    trace::{SpanContext, TraceContextExt},
+    trace::{SpanContext, SpanKind, TraceContextExt, TraceFlags, TraceState},
 };
-use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::{
+    propagation::TraceContextPropagator,
+    trace::{IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, ShouldSample},
+};
 use tower::{Layer, Service};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{
@@ -160,6 +169,80 @@ fn mark_unsampled(span: &tracing::Span, context: SpanContext) {
     });
 }
 
+/// The name of the span every request runs in (see `grpc`); a root span
+/// of this name reaching the exporter's sampler was sampled at the head.
+pub const RPC_SPAN: &str = "rpc";
+
+/// The sampler of trace export, set by `telemetry` when export is on.
+static HEAD_SAMPLER: OnceLock<Sampler> = OnceLock::new();
+
+/// Makes `sampler` the one [`head_decision`] asks; called once, when trace
+/// export starts.
+pub(crate) fn set_head_sampler(sampler: Sampler) {
+    let _ = HEAD_SAMPLER.set(sampler);
+}
+
+/// What a request's span is to be, decided before it is built.
+pub enum Head {
+    /// Build the span where the exporter sees it and continue this parent
+    /// (also when export is off: the parent's id is still logged).
+    Continue(Context),
+    /// The sampler dropped the trace: build the span where the exporter
+    /// does not see it, and [`continue_unsampled`] with this context.
+    Drop(SpanContext),
+}
+
+/// Takes the sampling decision for a request whose caller sent `parent`
+/// (empty when none), with the same sampler the exporter uses.
+pub fn head_decision(parent: Context) -> Head {
+    match HEAD_SAMPLER.get() {
+        Some(sampler) => decide(sampler, parent),
+        None => Head::Continue(parent),
+    }
+}
+
+/// [`head_decision`] with a given sampler.
+fn decide(sampler: &Sampler, parent: Context) -> Head {
+    let caller = parent.span().span_context().clone();
+    let (trace_id, trace_state) = if caller.is_valid() {
+        (caller.trace_id(), caller.trace_state().clone())
+    } else {
+        (
+            RandomIdGenerator::default().new_trace_id(),
+            TraceState::default(),
+        )
+    };
+    let decision = sampler
+        .should_sample(
+            Some(&parent),
+            trace_id,
+            RPC_SPAN,
+            &SpanKind::Server,
+            &[],
+            &[],
+        )
+        .decision;
+    if decision == SamplingDecision::RecordAndSample {
+        return Head::Continue(parent);
+    }
+    Head::Drop(SpanContext::new(
+        trace_id,
+        RandomIdGenerator::default().new_span_id(),
+        TraceFlags::default(),
+        false,
+        trace_state,
+    ))
+}
+
+/// Records `context`'s ids on a span built for a dropped trace (see
+/// [`Head::Drop`]) and marks it [`Unsampled`], so nothing inside reaches
+/// the exporter and the next hop is told "not sampled".
+pub fn continue_unsampled(span: &tracing::Span, context: SpanContext) {
+    span.record("trace_id", tracing::field::display(context.trace_id()));
+    span.record("span_id", tracing::field::display(context.span_id()));
+    mark_unsampled(span, context);
+}
+
 /// Writes header pairs for the propagator.
 struct PairWriter<'a>(&'a mut TraceHeaders);
 
@@ -258,6 +341,39 @@ mod tests {
             );
             assert_eq!(span.span_id().to_string(), "b7ad6b7169203331");
         }
+    }
+
+    #[test]
+    fn test_the_head_decision_follows_the_sampler_and_the_caller() {
+        let ratio = |r| Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)));
+        let sampled_caller = || from_pairs([(TRACEPARENT, PARENT.as_bytes())]);
+        let unsampled = PARENT.replace("-01", "-00");
+        let unsampled_caller = from_pairs([(TRACEPARENT, unsampled.as_bytes())]);
+
+        assert!(matches!(
+            decide(&ratio(1.0), Context::new()),
+            Head::Continue(_)
+        ));
+        assert!(matches!(
+            decide(&ratio(0.0), sampled_caller()),
+            Head::Continue(_)
+        ));
+        let Head::Drop(root) = decide(&ratio(0.0), Context::new()) else {
+            panic!("a new trace at ratio 0 is dropped");
+        };
+        assert!(root.is_valid() && !root.is_sampled());
+        let Head::Drop(continued) = decide(&ratio(1.0), unsampled_caller) else {
+            panic!("a caller's unsampled trace is dropped");
+        };
+        assert_eq!(
+            continued.trace_id().to_string(),
+            "0af7651916cd43dd8448eb211c80319c"
+        );
+        assert!(!continued.is_sampled());
+        let kept = (0..10_000)
+            .filter(|_| matches!(decide(&ratio(0.01), Context::new()), Head::Continue(_)))
+            .count();
+        assert!((40..=200).contains(&kept), "{kept} of 10,000 kept at 0.01");
     }
 
     #[test]
