@@ -9,6 +9,7 @@ use boost_storage::{
     Pool, StorageError,
     dead_letters::{self, DeadEvent, DeadRecord, Position},
     events::{self, StoredEvent},
+    leases::{self, Lease},
     offsets::{self, LogKey},
     partitions::DayPartitions,
 };
@@ -134,19 +135,29 @@ fn handle_record(
     }
 }
 
+/// What became of a batch's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Committed; this many events were new.
+    Stored(u64),
+    /// Nothing written: another instance claimed the partition's lease.
+    Fenced,
+}
+
 /// Writes a batch (rows, end users, rollups, dead letters) and the
 /// partition's next offset atomically, after making sure the events' day
-/// partitions exist. Returns how many events were new. Traced as `store`,
-/// one span per attempt.
+/// partitions exist; under `lease`, only while it is current (checked and
+/// locked in the same transaction). Traced as `store`, one span per attempt.
 #[tracing::instrument(name = "store", skip_all, fields(db.system = "postgresql", events = batch.events.len()))]
 pub async fn write(
     pool: &Pool,
     days: &DayPartitions,
     log: &LogKey<'_>,
+    lease: Option<Lease>,
     partition: i32,
     next_offset: i64,
     batch: &Batch,
-) -> Result<u64, StorageError> {
+) -> Result<Commit, StorageError> {
     let topic = log.topic;
     let mut client = pool.get().await?;
     let written = async {
@@ -157,6 +168,11 @@ pub async fn write(
             .transaction()
             .await
             .map_err(|e| StorageError::query("begin", e))?;
+        if let Some(lease) = lease
+            && !leases::check_fence(&tx, log, lease).await?
+        {
+            return Ok(Commit::Fenced);
+        }
         let inserted = events::insert_batch(&tx, partition, &batch.events).await?;
         let at = |offset| Position {
             topic,
@@ -186,7 +202,7 @@ pub async fn write(
         tx.commit()
             .await
             .map_err(|e| StorageError::query("commit", e))?;
-        Ok(inserted)
+        Ok(Commit::Stored(inserted))
     }
     .await;
     if written.is_err() {

@@ -18,14 +18,24 @@ pub struct Config {
         default_value = "127.0.0.1:50054"
     )]
     pub listen: String,
-    /// Partitions this instance consumes, comma separated; empty means all.
-    /// Several instances must take disjoint sets.
+    /// Partitions this instance consumes, comma separated (static
+    /// assignment: several instances must take disjoint sets). Empty: the
+    /// instances running share every partition by leases.
     #[arg(
         long = "assigned-partitions",
         env = "BOOST_PROCESSOR_PARTITIONS",
         value_delimiter = ','
     )]
     pub assigned_partitions: Vec<i32>,
+    /// How long a partition lease (and an instance's heartbeat) lasts
+    /// unrenewed (ms); renewed every third of it. A dead instance's
+    /// partitions are taken over within twice this.
+    #[arg(long = "lease-ms", env = "BOOST_PROCESSOR_LEASE_MS", default_value = "6000", value_parser = parse_millis)]
+    pub lease_time: Duration,
+    /// This instance's name in the lease table and GetStatus; default:
+    /// host name and process id. Must differ between live instances.
+    #[arg(long = "instance", env = "BOOST_PROCESSOR_INSTANCE", default_value_t = crate::leases::default_instance())]
+    pub instance: String,
     /// How long one fetch waits for new records (ms); also the consumer's idle latency.
     #[arg(long = "fetch-max-wait-ms", env = "BOOST_PROCESSOR_FETCH_MAX_WAIT_MS", default_value = "25", value_parser = parse_millis)]
     pub fetch_max_wait: Duration,
@@ -92,6 +102,12 @@ impl ServiceConfig for Config {
         if self.retention_interval < Duration::from_secs(60) {
             return Err("BOOST_PROCESSOR_RETENTION_INTERVAL_MS must be at least 60000".into());
         }
+        if self.lease_time < Duration::from_millis(300) {
+            return Err("BOOST_PROCESSOR_LEASE_MS must be at least 300".into());
+        }
+        if self.instance.is_empty() || self.instance.len() > 200 {
+            return Err("BOOST_PROCESSOR_INSTANCE must be 1 to 200 characters".into());
+        }
         if self.stall_after.is_zero() {
             return Err("BOOST_PROCESSOR_STALL_AFTER_MS must be at least 1".into());
         }
@@ -103,16 +119,16 @@ impl ServiceConfig for Config {
 }
 
 impl Config {
-    /// The partitions to consume: the configured set, or all of them.
-    pub fn partitions(&self) -> Vec<i32> {
+    /// The statically assigned partitions, sorted; `None` when instances
+    /// share the topic by leases.
+    pub fn static_partitions(&self) -> Option<Vec<i32>> {
         if self.assigned_partitions.is_empty() {
-            (0..self.kafka.partitions).collect()
-        } else {
-            let mut partitions = self.assigned_partitions.clone();
-            partitions.sort_unstable();
-            partitions.dedup();
-            partitions
+            return None;
         }
+        let mut partitions = self.assigned_partitions.clone();
+        partitions.sort_unstable();
+        partitions.dedup();
+        Some(partitions)
     }
 }
 

@@ -22,13 +22,20 @@ use boost_kafka::{
 use boost_server::error::error_chain;
 use boost_storage::{
     Pool, StorageError,
+    leases::Lease,
     offsets::{self, LogKey, StoredOffset},
     partitions::DayPartitions,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::{batch, batch_trace, handlers::Registry, offset_check, progress::Progress};
+use crate::{
+    batch::{self, Commit},
+    batch_trace,
+    handlers::Registry,
+    offset_check,
+    progress::Progress,
+};
 
 /// Events and records dead-lettered, by `handler` (`decode` for records
 /// that could not be read).
@@ -66,12 +73,15 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 impl Consumer {
     /// Consumes `partition` from its stored position (or the earliest
-    /// offset) until `cancel`. A stored offset that does not fit the
-    /// broker's log holds the partition until an operator resets it.
+    /// offset) until `cancel`, or until a commit finds `lease` taken over
+    /// (`None`: statically assigned, no lease). A stored offset that does
+    /// not fit the broker's log holds the partition until an operator
+    /// resets it.
     pub async fn run_partition(
         self: Arc<Self>,
         partition: i32,
         stored: Option<StoredOffset>,
+        lease: Option<Lease>,
         cancel: CancellationToken,
     ) {
         let Some(client) = self
@@ -154,11 +164,22 @@ impl Consumer {
             let writing = std::time::Instant::now();
             let written = self
                 .retry(&cancel, "store batch", || {
-                    batch::write(&self.pool, &self.days, &log, partition, next, &batch)
+                    batch::write(&self.pool, &self.days, &log, lease, partition, next, &batch)
                 })
                 .instrument(span)
                 .await;
-            let Some(inserted) = written else { break };
+            let inserted = match written {
+                Some(Commit::Stored(inserted)) => inserted,
+                Some(Commit::Fenced) => {
+                    tracing::warn!(
+                        partition,
+                        offset,
+                        "lease taken over: batch not stored, partition given up"
+                    );
+                    break;
+                }
+                None => break,
+            };
             metrics::histogram!(COMMIT_SECONDS).record(writing.elapsed().as_secs_f64());
             metrics::histogram!(BATCH_EVENTS).record(batch.events.len() as f64);
             self.progress.stored(partition, next, &batch.received);
@@ -176,7 +197,7 @@ impl Consumer {
     }
 
     /// Which broker log this consumer's offsets belong to.
-    fn log(&self) -> LogKey<'_> {
+    pub fn log(&self) -> LogKey<'_> {
         LogKey {
             cluster_id: &self.cluster_id,
             topic: &self.topic,
@@ -242,7 +263,8 @@ impl Consumer {
         self.checked_start(client, partition, stored, cancel).await
     }
 
-    async fn load_stored(&self, partition: i32) -> Result<Option<StoredOffset>, StorageError> {
+    /// The stored position of `partition`, if any.
+    pub async fn load_stored(&self, partition: i32) -> Result<Option<StoredOffset>, StorageError> {
         offsets::load_one(&self.pool.get().await?, &self.log(), partition).await
     }
 

@@ -6,7 +6,7 @@ use boost_proto::{
     processor::v1::{
         DeadLetter, DeadLetterStatus, GetDeadLetterRequest, GetDeadLetterResponse,
         GetStatusRequest, GetStatusResponse, ListDeadLettersRequest, ListDeadLettersResponse,
-        PartitionStatus, PurgeDeadLettersRequest, PurgeDeadLettersResponse,
+        PartitionLease, PartitionStatus, PurgeDeadLettersRequest, PurgeDeadLettersResponse,
         ReplayDeadLettersRequest, ReplayDeadLettersResponse,
         dead_letter_service_server::DeadLetterService, processor_service_server::ProcessorService,
     },
@@ -16,11 +16,12 @@ use boost_proto::{
 use std::sync::Arc;
 
 use boost_server::{ApiError, auth::principal};
-use boost_storage::dead_letters::EventLetter;
+use boost_storage::{dead_letters::EventLetter, leases::LeaseState};
 use tonic::{Request, Response, Status};
 
 use crate::{
     dead_letters::{DeadLetters, LetterPage, LetterStatus, Selection},
+    leases::LeaseTable,
     progress::Progress,
 };
 
@@ -41,12 +42,22 @@ impl DeadLetterApi {
 pub struct ProcessorApi {
     /// The consumer loops' progress.
     progress: Arc<Progress>,
+    /// This instance's name.
+    instance: String,
+    /// The leases as last read, when partitions are shared by leases
+    /// (`None`: statically assigned).
+    leases: Option<LeaseTable>,
 }
 
 impl ProcessorApi {
-    /// An adapter over the consumer loops' `progress`.
-    pub fn new(progress: Arc<Progress>) -> Self {
-        Self { progress }
+    /// An adapter over the consumer loops' `progress` and the `leases`
+    /// table the balancer publishes.
+    pub fn new(progress: Arc<Progress>, instance: String, leases: Option<LeaseTable>) -> Self {
+        Self {
+            progress,
+            instance,
+            leases,
+        }
     }
 }
 
@@ -56,7 +67,22 @@ impl ProcessorService for ProcessorApi {
         &self,
         _request: Request<GetStatusRequest>,
     ) -> Result<Response<GetStatusResponse>, Status> {
-        Ok(Response::new(status(&self.progress)))
+        let mut response = status(&self.progress);
+        response.instance = self.instance.clone();
+        if let Some(table) = &self.leases {
+            let leases = table.lock().expect("lease table lock").clone();
+            response.leases = leases.into_iter().map(lease_proto).collect();
+        }
+        Ok(Response::new(response))
+    }
+}
+
+fn lease_proto(lease: LeaseState) -> PartitionLease {
+    PartitionLease {
+        partition: lease.partition,
+        owner: lease.owner,
+        epoch: lease.epoch,
+        expires_in_ms: lease.expires_in_ms,
     }
 }
 
@@ -175,5 +201,6 @@ fn status(progress: &Progress) -> GetStatusResponse {
         freshness_p50_ms: freshness.p50_ms,
         freshness_p95_ms: freshness.p95_ms,
         freshness_max_ms: freshness.max_ms,
+        ..Default::default()
     }
 }

@@ -1,13 +1,15 @@
 //! The processor: turns what the events topic holds into rows.
 //!
-//! rskafka has no consumer groups, so partitions are assigned explicitly
-//! (`BOOST_PROCESSOR_PARTITIONS`, default all) and offsets live in PostgreSQL.
+//! rskafka has no consumer groups, so instances share partitions by leases
+//! in PostgreSQL, where offsets live too (or take a static set,
+//! `BOOST_PROCESSOR_PARTITIONS`).
 //!
 //! - [`config`]: flags and env vars
 //! - [`handlers`]: the handler registry: one handler per event kind
 //! - [`batch`]: record → rows, and the one transaction per batch
 //! - [`batch_trace`]: the batch span, continuing the traces its records carry
 //! - [`consumer`]: the per-partition fetch loop
+//! - [`leases`]: sharing partitions between instances: heartbeat, fair share, claim, give back
 //! - [`offset_check`]: does a stored offset fit the broker's log? (held until reset if not)
 //! - [`offset_reset`]: the operator's inspect and audited reset (`boost-offsets`)
 //! - [`progress`]: stored watermarks, lag and freshness; published for ingest's COMMITTED acks
@@ -23,6 +25,7 @@ pub mod consumer;
 pub mod dead_letters;
 pub mod grpc;
 pub mod handlers;
+pub mod leases;
 pub mod offset_check;
 pub mod offset_reset;
 pub mod progress;
@@ -90,7 +93,6 @@ pub async fn run(
     if adopted > 0 {
         tracing::info!(%cluster_id, partitions = adopted, "offsets stored before cluster keys now belong to this cluster");
     }
-    let mut stored = boost_storage::offsets::load(&pool.get().await?, &log).await?;
 
     let tracker = TaskTracker::new();
     // Replays are rare and small: a short queue per partition is plenty.
@@ -119,13 +121,34 @@ pub async fn run(
         config.retention_interval,
         cancel.child_token(),
     ));
-    for partition in config.partitions() {
-        tracker.spawn(consumer.clone().run_partition(
-            partition,
-            stored.remove(&partition),
-            cancel.child_token(),
-        ));
-    }
+    // Static partitions, or leases (whose table GetStatus shows).
+    let lease_table = match config.static_partitions() {
+        Some(partitions) => {
+            let mut stored =
+                boost_storage::offsets::load(&consumer.pool.get().await?, &log).await?;
+            for partition in partitions {
+                tracker.spawn(consumer.clone().run_partition(
+                    partition,
+                    stored.remove(&partition),
+                    None,
+                    cancel.child_token(),
+                ));
+            }
+            None
+        }
+        None => {
+            let table = leases::LeaseTable::default();
+            let balancer = leases::Balancer::new(
+                consumer.clone(),
+                config.instance.clone(),
+                config.kafka.partitions,
+                config.lease_time,
+                table.clone(),
+            );
+            tracker.spawn(balancer.run(cancel.child_token()));
+            Some(table)
+        }
+    };
     let redis = boost_storage::redis::client(&config.redis)?;
     tracker.spawn(progress::publish_watermarks(
         progress.clone(),
@@ -153,8 +176,12 @@ pub async fn run(
     let authenticator = Arc::new(Authenticator::new(&config.auth)?);
     let dead_letter_api = DeadLetterServiceServer::new(grpc::DeadLetterApi::new(letters))
         .max_decoding_message_size(config.grpc.max_message_bytes);
-    let processor_api = ProcessorServiceServer::new(grpc::ProcessorApi::new(progress))
-        .max_decoding_message_size(config.grpc.max_message_bytes);
+    let processor_api = ProcessorServiceServer::new(grpc::ProcessorApi::new(
+        progress,
+        config.instance.clone(),
+        lease_table,
+    ))
+    .max_decoding_message_size(config.grpc.max_message_bytes);
     grpc.with_auth(AuthLayer::new(authenticator, ScopeRules::new(ACCESS)))
         .add_service(dead_letter_api)
         .add_service(processor_api)

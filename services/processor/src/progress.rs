@@ -122,6 +122,16 @@ impl Progress {
         self.mark_moved(partition);
     }
 
+    /// A partition is no longer consumed here (its lease went to another
+    /// instance): it leaves the status, lag and health.
+    pub fn forget(&self, partition: i32) {
+        self.partitions
+            .lock()
+            .expect("progress lock")
+            .remove(&partition);
+        self.dirty.lock().expect("progress lock").remove(&partition);
+    }
+
     /// A partition is held at `next_offset` because its stored offset does
     /// not fit the broker's log.
     pub fn hold(&self, partition: i32, next_offset: i64, high_watermark: i64, reason: String) {

@@ -11,6 +11,7 @@
 //! - [`migrate`]: numbered SQL migrations from `migrations/`, applied under an advisory lock
 //! - [`tenancy`], [`keys`], [`audit`], [`events`], [`users`], [`aggregates`],
 //!   [`offsets`], [`dead_letters`]: one repository per aggregate
+//! - [`leases`]: partition leases and live processor instances, for sharing a topic
 //! - [`partitions`]: the day partitions of `events`
 //! - [`retention`]: per-project retention: drops expired day partitions, deletes the rest in batches
 //! - [`filter`]: event filters and the SQL builder they share
@@ -26,6 +27,7 @@ pub mod error;
 pub mod events;
 pub mod filter;
 pub mod keys;
+pub mod leases;
 pub mod migrate;
 pub mod offsets;
 pub mod partitions;

@@ -24,6 +24,10 @@ pub struct TestBroker {
     storage: &'static str,
     /// The cluster id the broker reports; stored offsets are keyed by it.
     pub cluster_id: String,
+    /// Partitions of the events topic the stack's services create and
+    /// expect (`--kafka-partitions`); 4 unless set with
+    /// [`TestBroker::with_partitions`].
+    pub partitions: i32,
 }
 
 /// Finds the tansu binary: `BOOST_TANSU_BIN`, the per-machine cache, or PATH.
@@ -64,6 +68,13 @@ impl TestBroker {
         Self::start_with("memory://tansu/")
     }
 
+    /// The events topic on this broker gets `partitions` partitions (set
+    /// before a stack starts on it).
+    pub fn with_partitions(mut self, partitions: i32) -> Self {
+        self.partitions = partitions;
+        self
+    }
+
     fn start_with(storage: &'static str) -> Self {
         let port = free_port();
         let dir =
@@ -76,6 +87,7 @@ impl TestBroker {
             child: None,
             storage,
             cluster_id: format!("boost-test-{}", uuid::Uuid::new_v4().simple()),
+            partitions: 4,
         };
         broker.restart();
         broker

@@ -83,6 +83,17 @@ impl ServiceProcess {
         self.kill_now();
     }
 
+    /// Sends `signal` (e.g. `STOP`, `CONT`) with `kill(1)`: a stopped
+    /// process keeps its sockets but runs nothing until continued.
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
     fn kill_now(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -143,6 +154,10 @@ pub async fn wait_health(addr: SocketAddr, service: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The partition lease of the stack's processors (ms): a killed instance's
+/// partitions are taken over within twice this.
+pub const PROCESSOR_LEASE_MS: u64 = 900;
 
 impl Stack {
     /// Starts a database, a broker and the five services; returns once all report SERVING.
@@ -209,6 +224,11 @@ impl Stack {
         vec![
             "--kafka-brokers".into(),
             self.broker.address.clone(),
+            "--kafka-partitions".into(),
+            self.broker.partitions.to_string(),
+            // Short leases: a killed instance's partitions return quickly.
+            "--lease-ms".into(),
+            PROCESSOR_LEASE_MS.to_string(),
             "--database-url".into(),
             self.db.url.clone(),
             "--database-migrate".into(),
@@ -431,6 +451,8 @@ fn ingest_args(auth: SocketAddr, broker: &TestBroker, redis: &TestRedis) -> Vec<
         url(auth),
         "--kafka-brokers".into(),
         broker.address.clone(),
+        "--kafka-partitions".into(),
+        broker.partitions.to_string(),
     ]
 }
 

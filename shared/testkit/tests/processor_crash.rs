@@ -6,25 +6,15 @@
 
 mod common;
 
-use std::{
-    collections::{HashMap, HashSet},
-    time::{Duration, Instant},
-};
+use std::{collections::HashSet, time::Duration};
 
 use boost_testkit::Stack;
 use common::*;
 use uuid::Uuid;
 
 const WORKERS: usize = 8;
-const EVENTS_PER_WORKER: usize = 150;
+const EVENTS_PER_WORKER: usize = 500;
 const SEND_TIME_LIMIT: Duration = Duration::from_secs(60);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Accepted,
-    /// An error: the event may or may not have been stored.
-    Unknown,
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_processor_killed_mid_stream_loses_nothing_and_stores_nothing_twice() {
@@ -32,48 +22,23 @@ async fn test_processor_killed_mid_stream_loses_nothing_and_stores_nothing_twice
     let (project, key) = stack.project_with_key(&["events:write"]).await;
     let ingest = ingest_client(&stack).await;
 
-    let started = Instant::now();
-    let mut senders = Vec::new();
-    for worker in 0..WORKERS {
-        let mut ingest = ingest.clone();
-        let key = key.clone();
-        senders.push(tokio::spawn(async move {
-            let mut ledger = Vec::with_capacity(EVENTS_PER_WORKER);
-            for i in 0..EVENTS_PER_WORKER {
-                if started.elapsed() > SEND_TIME_LIMIT {
-                    break;
-                }
-                let id = Uuid::now_v7();
-                let mut e = event("load_test");
-                e.event_id = id.to_string();
-                e.user_id = format!("user-{worker}-{}", i % 7);
-                let outcome = match track(&mut ingest, &key, e).await {
-                    Ok(_) => Outcome::Accepted,
-                    Err(_) => Outcome::Unknown,
-                };
-                ledger.push((id, outcome));
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            ledger
-        }));
-    }
+    let senders = steady_load(&ingest, &key, WORKERS, EVENTS_PER_WORKER, SEND_TIME_LIMIT);
 
     // `kill -9` a processor process three times while events keep arriving:
-    // the in-process instance steps aside and OS processes take its place.
+    // the in-process instance steps aside and OS processes take its place,
+    // each claiming the partitions once the last one's leases expired.
     stack.kill_processor();
     for round in 0..3 {
         let process = stack
             .spawn_processor_process(env!("CARGO_BIN_EXE_boost-test-processor"))
             .await;
-        tokio::time::sleep(Duration::from_millis(300 + 150 * round)).await;
+        let lease = boost_testkit::stack::PROCESSOR_LEASE_MS;
+        tokio::time::sleep(Duration::from_millis(lease + 600 + 150 * round)).await;
         process.kill();
     }
     stack.start_processor().await;
 
-    let mut ledger: HashMap<Uuid, Outcome> = HashMap::new();
-    for sender in senders {
-        ledger.extend(sender.await.expect("sender"));
-    }
+    let ledger = ledger(senders).await;
     let accepted: HashSet<Uuid> = ledger
         .iter()
         .filter(|(_, o)| **o == Outcome::Accepted)
@@ -90,24 +55,7 @@ async fn test_processor_killed_mid_stream_loses_nothing_and_stores_nothing_twice
         eventually(Duration::from_secs(30), || caught_up(&stack)).await,
         "processor did not catch up within 30 s"
     );
-    let stored = stored_ids(&stack, project).await;
-    let stored_set: HashSet<Uuid> = stored.iter().copied().collect();
-    assert_eq!(stored.len(), stored_set.len(), "an event was stored twice");
-    let missing: Vec<_> = accepted.difference(&stored_set).collect();
-    assert!(
-        missing.is_empty(),
-        "{} acknowledged events lost, e.g. {:?}",
-        missing.len(),
-        missing.first()
-    );
-    let unsent: Vec<_> = stored_set
-        .iter()
-        .filter(|id| !ledger.contains_key(id))
-        .collect();
-    assert!(
-        unsent.is_empty(),
-        "stored events that were never sent: {unsent:?}"
-    );
+    let stored = assert_exactly_once(&stack, project, &ledger).await;
 
     // Replay the whole topic from offset 0: no row count may change.
     stack.kill_processor();

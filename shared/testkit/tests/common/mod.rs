@@ -131,7 +131,7 @@ pub async fn caught_up(stack: &Stack) -> bool {
     let stored = boost_storage::offsets::load(&pool.get().await.expect("connection"), &log)
         .await
         .expect("offsets");
-    for partition in 0..args.partitions {
+    for partition in 0..stack.broker.partitions {
         let pc = boost_kafka::client::partition_client(&kafka, &args.topic, partition)
             .await
             .expect("partition");
@@ -264,4 +264,95 @@ pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         }
     }
     found
+}
+
+/// What a client knows of one event it sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// ACCEPTED: it must be stored exactly once.
+    Accepted,
+    /// An error: the event may or may not have been stored.
+    Unknown,
+}
+
+/// Every event a load sent, by id.
+pub type Ledger = std::collections::HashMap<uuid::Uuid, Outcome>;
+
+/// Starts `workers` clients that each Track up to `per_worker` events,
+/// 2 ms apart, for at most `limit` (users spread over 7 per worker); join
+/// them with [`ledger`].
+pub fn steady_load(
+    ingest: &IngestServiceClient<Channel>,
+    key: &str,
+    workers: usize,
+    per_worker: usize,
+    limit: Duration,
+) -> Vec<tokio::task::JoinHandle<Vec<(uuid::Uuid, Outcome)>>> {
+    let started = Instant::now();
+    (0..workers)
+        .map(|worker| {
+            let mut ingest = ingest.clone();
+            let key = key.to_string();
+            tokio::spawn(async move {
+                let mut sent = Vec::with_capacity(per_worker);
+                for i in 0..per_worker {
+                    if started.elapsed() > limit {
+                        break;
+                    }
+                    let id = uuid::Uuid::now_v7();
+                    let mut e = event("load_test");
+                    e.event_id = id.to_string();
+                    e.user_id = format!("user-{worker}-{}", i % 7);
+                    let outcome = match track(&mut ingest, &key, e).await {
+                        Ok(_) => Outcome::Accepted,
+                        Err(_) => Outcome::Unknown,
+                    };
+                    sent.push((id, outcome));
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                sent
+            })
+        })
+        .collect()
+}
+
+/// Waits for a [`steady_load`]'s clients and merges what they sent.
+pub async fn ledger(clients: Vec<tokio::task::JoinHandle<Vec<(uuid::Uuid, Outcome)>>>) -> Ledger {
+    let mut ledger = Ledger::new();
+    for client in clients {
+        ledger.extend(client.await.expect("load client"));
+    }
+    ledger
+}
+
+/// Asserts that every ACCEPTED event of `ledger` is stored exactly once and
+/// nothing unsent is stored; returns the stored ids.
+pub async fn assert_exactly_once(
+    stack: &Stack,
+    project: uuid::Uuid,
+    ledger: &Ledger,
+) -> Vec<uuid::Uuid> {
+    use std::collections::HashSet;
+    let stored = stored_ids(stack, project).await;
+    let stored_set: HashSet<uuid::Uuid> = stored.iter().copied().collect();
+    assert_eq!(stored.len(), stored_set.len(), "an event was stored twice");
+    let missing: Vec<_> = ledger
+        .iter()
+        .filter(|(id, o)| **o == Outcome::Accepted && !stored_set.contains(id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged events lost, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
+    let unsent: Vec<_> = stored_set
+        .iter()
+        .filter(|id| !ledger.contains_key(id))
+        .collect();
+    assert!(
+        unsent.is_empty(),
+        "stored events that were never sent: {unsent:?}"
+    );
+    stored
 }

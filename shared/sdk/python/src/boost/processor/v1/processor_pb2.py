@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"boost/processor/v1/processor.proto\x12\x12\x62oost.processor.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n\x10GetStatusRequest\"\xc0\x01\n\x0fPartitionStatus\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x15\n\rstored_offset\x18\x02 \x01(\x03\x12\x16\n\x0ehigh_watermark\x18\x03 \x01(\x03\x12\x0b\n\x03lag\x18\x04 \x01(\x03\x12\x34\n\x10last_stored_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07stalled\x18\x06 \x01(\x08\x12\x17\n\x0foffset_conflict\x18\x07 \x01(\t\"\xc8\x01\n\x11GetStatusResponse\x12\x37\n\npartitions\x18\x01 \x03(\x0b\x32#.boost.processor.v1.PartitionStatus\x12\x11\n\ttotal_lag\x18\x02 \x01(\x03\x12\x19\n\x11\x66reshness_samples\x18\x03 \x01(\x04\x12\x18\n\x10\x66reshness_p50_ms\x18\x04 \x01(\x04\x12\x18\n\x10\x66reshness_p95_ms\x18\x05 \x01(\x04\x12\x18\n\x10\x66reshness_max_ms\x18\x06 \x01(\x04\x32l\n\x10ProcessorService\x12X\n\tGetStatus\x12$.boost.processor.v1.GetStatusRequest\x1a%.boost.processor.v1.GetStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"boost/processor/v1/processor.proto\x12\x12\x62oost.processor.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n\x10GetStatusRequest\"\xc0\x01\n\x0fPartitionStatus\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x15\n\rstored_offset\x18\x02 \x01(\x03\x12\x16\n\x0ehigh_watermark\x18\x03 \x01(\x03\x12\x0b\n\x03lag\x18\x04 \x01(\x03\x12\x34\n\x10last_stored_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07stalled\x18\x06 \x01(\x08\x12\x17\n\x0foffset_conflict\x18\x07 \x01(\t\"\x8e\x02\n\x11GetStatusResponse\x12\x37\n\npartitions\x18\x01 \x03(\x0b\x32#.boost.processor.v1.PartitionStatus\x12\x11\n\ttotal_lag\x18\x02 \x01(\x03\x12\x19\n\x11\x66reshness_samples\x18\x03 \x01(\x04\x12\x18\n\x10\x66reshness_p50_ms\x18\x04 \x01(\x04\x12\x18\n\x10\x66reshness_p95_ms\x18\x05 \x01(\x04\x12\x18\n\x10\x66reshness_max_ms\x18\x06 \x01(\x04\x12\x10\n\x08instance\x18\x07 \x01(\t\x12\x32\n\x06leases\x18\x08 \x03(\x0b\x32\".boost.processor.v1.PartitionLease\"X\n\x0ePartitionLease\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\r\n\x05owner\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\x03\x12\x15\n\rexpires_in_ms\x18\x04 \x01(\x03\x32l\n\x10ProcessorService\x12X\n\tGetStatus\x12$.boost.processor.v1.GetStatusRequest\x1a%.boost.processor.v1.GetStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,7 +37,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PARTITIONSTATUS']._serialized_start=112
   _globals['_PARTITIONSTATUS']._serialized_end=304
   _globals['_GETSTATUSRESPONSE']._serialized_start=307
-  _globals['_GETSTATUSRESPONSE']._serialized_end=507
-  _globals['_PROCESSORSERVICE']._serialized_start=509
-  _globals['_PROCESSORSERVICE']._serialized_end=617
+  _globals['_GETSTATUSRESPONSE']._serialized_end=577
+  _globals['_PARTITIONLEASE']._serialized_start=579
+  _globals['_PARTITIONLEASE']._serialized_end=667
+  _globals['_PROCESSORSERVICE']._serialized_start=669
+  _globals['_PROCESSORSERVICE']._serialized_end=777
 # @@protoc_insertion_point(module_scope)

@@ -102,6 +102,8 @@ class GetStatusResponse(_message.Message):
     FRESHNESS_P50_MS_FIELD_NUMBER: _builtins.int
     FRESHNESS_P95_MS_FIELD_NUMBER: _builtins.int
     FRESHNESS_MAX_MS_FIELD_NUMBER: _builtins.int
+    INSTANCE_FIELD_NUMBER: _builtins.int
+    LEASES_FIELD_NUMBER: _builtins.int
     total_lag: _builtins.int
     """Sum of the partitions' lag."""
     freshness_samples: _builtins.int
@@ -112,9 +114,17 @@ class GetStatusResponse(_message.Message):
     """Ingest receive → stored, 95th percentile over the last minute, ms."""
     freshness_max_ms: _builtins.int
     """Ingest receive → stored, largest over the last minute, ms."""
+    instance: _builtins.str
+    """This instance's name (BOOST_PROCESSOR_INSTANCE)."""
     @_builtins.property
     def partitions(self) -> _containers.RepeatedCompositeFieldContainer[Global___PartitionStatus]:
         """The partitions this instance consumes."""
+
+    @_builtins.property
+    def leases(self) -> _containers.RepeatedCompositeFieldContainer[Global___PartitionLease]:
+        """Every partition's lease, when instances share the topic by leases
+        (empty with static assignment): which instance consumes each one.
+        """
 
     def __init__(
         self,
@@ -125,11 +135,53 @@ class GetStatusResponse(_message.Message):
         freshness_p50_ms: _builtins.int = ...,
         freshness_p95_ms: _builtins.int = ...,
         freshness_max_ms: _builtins.int = ...,
+        instance: _builtins.str = ...,
+        leases: _abc.Iterable[Global___PartitionLease] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["freshness_max_ms", b"freshness_max_ms", "freshness_p50_ms", b"freshness_p50_ms", "freshness_p95_ms", b"freshness_p95_ms", "freshness_samples", b"freshness_samples", "partitions", b"partitions", "total_lag", b"total_lag"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["freshness_max_ms", b"freshness_max_ms", "freshness_p50_ms", b"freshness_p50_ms", "freshness_p95_ms", b"freshness_p95_ms", "freshness_samples", b"freshness_samples", "instance", b"instance", "leases", b"leases", "partitions", b"partitions", "total_lag", b"total_lag"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetStatusResponse: _TypeAlias = GetStatusResponse  # noqa: Y015
+
+@_typing.final
+class PartitionLease(_message.Message):
+    """Which processor instance consumes a partition."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTITION_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    EXPIRES_IN_MS_FIELD_NUMBER: _builtins.int
+    partition: _builtins.int
+    """Kafka partition."""
+    owner: _builtins.str
+    """The instance holding the lease, or that last held it; empty if never
+    claimed.
+    """
+    epoch: _builtins.int
+    """Raised on every claim: a batch committed under an older epoch is
+    refused, so a paused former owner cannot store after a takeover.
+    """
+    expires_in_ms: _builtins.int
+    """Milliseconds until the lease expires unless renewed; -1 once expired
+    or given back (free to claim).
+    """
+    def __init__(
+        self,
+        *,
+        partition: _builtins.int = ...,
+        owner: _builtins.str = ...,
+        epoch: _builtins.int = ...,
+        expires_in_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "expires_in_ms", b"expires_in_ms", "owner", b"owner", "partition", b"partition"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PartitionLease: _TypeAlias = PartitionLease  # noqa: Y015

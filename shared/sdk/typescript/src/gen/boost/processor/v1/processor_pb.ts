@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file boost/processor/v1/processor.proto.
  */
 export const file_boost_processor_v1_processor: GenFile = /*@__PURE__*/
-  fileDesc("CiJib29zdC9wcm9jZXNzb3IvdjEvcHJvY2Vzc29yLnByb3RvEhJib29zdC5wcm9jZXNzb3IudjEiEgoQR2V0U3RhdHVzUmVxdWVzdCLAAQoPUGFydGl0aW9uU3RhdHVzEhEKCXBhcnRpdGlvbhgBIAEoBRIVCg1zdG9yZWRfb2Zmc2V0GAIgASgDEhYKDmhpZ2hfd2F0ZXJtYXJrGAMgASgDEgsKA2xhZxgEIAEoAxI0ChBsYXN0X3N0b3JlZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdzdGFsbGVkGAYgASgIEhcKD29mZnNldF9jb25mbGljdBgHIAEoCSLIAQoRR2V0U3RhdHVzUmVzcG9uc2USNwoKcGFydGl0aW9ucxgBIAMoCzIjLmJvb3N0LnByb2Nlc3Nvci52MS5QYXJ0aXRpb25TdGF0dXMSEQoJdG90YWxfbGFnGAIgASgDEhkKEWZyZXNobmVzc19zYW1wbGVzGAMgASgEEhgKEGZyZXNobmVzc19wNTBfbXMYBCABKAQSGAoQZnJlc2huZXNzX3A5NV9tcxgFIAEoBBIYChBmcmVzaG5lc3NfbWF4X21zGAYgASgEMmwKEFByb2Nlc3NvclNlcnZpY2USWAoJR2V0U3RhdHVzEiQuYm9vc3QucHJvY2Vzc29yLnYxLkdldFN0YXR1c1JlcXVlc3QaJS5ib29zdC5wcm9jZXNzb3IudjEuR2V0U3RhdHVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("CiJib29zdC9wcm9jZXNzb3IvdjEvcHJvY2Vzc29yLnByb3RvEhJib29zdC5wcm9jZXNzb3IudjEiEgoQR2V0U3RhdHVzUmVxdWVzdCLAAQoPUGFydGl0aW9uU3RhdHVzEhEKCXBhcnRpdGlvbhgBIAEoBRIVCg1zdG9yZWRfb2Zmc2V0GAIgASgDEhYKDmhpZ2hfd2F0ZXJtYXJrGAMgASgDEgsKA2xhZxgEIAEoAxI0ChBsYXN0X3N0b3JlZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdzdGFsbGVkGAYgASgIEhcKD29mZnNldF9jb25mbGljdBgHIAEoCSKOAgoRR2V0U3RhdHVzUmVzcG9uc2USNwoKcGFydGl0aW9ucxgBIAMoCzIjLmJvb3N0LnByb2Nlc3Nvci52MS5QYXJ0aXRpb25TdGF0dXMSEQoJdG90YWxfbGFnGAIgASgDEhkKEWZyZXNobmVzc19zYW1wbGVzGAMgASgEEhgKEGZyZXNobmVzc19wNTBfbXMYBCABKAQSGAoQZnJlc2huZXNzX3A5NV9tcxgFIAEoBBIYChBmcmVzaG5lc3NfbWF4X21zGAYgASgEEhAKCGluc3RhbmNlGAcgASgJEjIKBmxlYXNlcxgIIAMoCzIiLmJvb3N0LnByb2Nlc3Nvci52MS5QYXJ0aXRpb25MZWFzZSJYCg5QYXJ0aXRpb25MZWFzZRIRCglwYXJ0aXRpb24YASABKAUSDQoFb3duZXIYAiABKAkSDQoFZXBvY2gYAyABKAMSFQoNZXhwaXJlc19pbl9tcxgEIAEoAzJsChBQcm9jZXNzb3JTZXJ2aWNlElgKCUdldFN0YXR1cxIkLmJvb3N0LnByb2Nlc3Nvci52MS5HZXRTdGF0dXNSZXF1ZXN0GiUuYm9vc3QucHJvY2Vzc29yLnYxLkdldFN0YXR1c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * Request of GetStatus.
@@ -143,6 +143,21 @@ export type GetStatusResponse = Message<"boost.processor.v1.GetStatusResponse"> 
    * @generated from field: uint64 freshness_max_ms = 6;
    */
   freshnessMaxMs: bigint;
+
+  /**
+   * This instance's name (BOOST_PROCESSOR_INSTANCE).
+   *
+   * @generated from field: string instance = 7;
+   */
+  instance: string;
+
+  /**
+   * Every partition's lease, when instances share the topic by leases
+   * (empty with static assignment): which instance consumes each one.
+   *
+   * @generated from field: repeated boost.processor.v1.PartitionLease leases = 8;
+   */
+  leases: PartitionLease[];
 };
 
 /**
@@ -151,6 +166,51 @@ export type GetStatusResponse = Message<"boost.processor.v1.GetStatusResponse"> 
  */
 export const GetStatusResponseSchema: GenMessage<GetStatusResponse> = /*@__PURE__*/
   messageDesc(file_boost_processor_v1_processor, 2);
+
+/**
+ * Which processor instance consumes a partition.
+ *
+ * @generated from message boost.processor.v1.PartitionLease
+ */
+export type PartitionLease = Message<"boost.processor.v1.PartitionLease"> & {
+  /**
+   * Kafka partition.
+   *
+   * @generated from field: int32 partition = 1;
+   */
+  partition: number;
+
+  /**
+   * The instance holding the lease, or that last held it; empty if never
+   * claimed.
+   *
+   * @generated from field: string owner = 2;
+   */
+  owner: string;
+
+  /**
+   * Raised on every claim: a batch committed under an older epoch is
+   * refused, so a paused former owner cannot store after a takeover.
+   *
+   * @generated from field: int64 epoch = 3;
+   */
+  epoch: bigint;
+
+  /**
+   * Milliseconds until the lease expires unless renewed; -1 once expired
+   * or given back (free to claim).
+   *
+   * @generated from field: int64 expires_in_ms = 4;
+   */
+  expiresInMs: bigint;
+};
+
+/**
+ * Describes the message boost.processor.v1.PartitionLease.
+ * Use `create(PartitionLeaseSchema)` to create a new message.
+ */
+export const PartitionLeaseSchema: GenMessage<PartitionLease> = /*@__PURE__*/
+  messageDesc(file_boost_processor_v1_processor, 3);
 
 /**
  * ProcessorService describes the pipeline an instance runs: what it consumes

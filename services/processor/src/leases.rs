@@ -1,0 +1,251 @@
+//! Sharing a topic's partitions between processor instances by leases in
+//! PostgreSQL (rskafka has no consumer groups; offsets live there too).
+//!
+//! Every third of the lease time an instance: renews its heartbeat and
+//! learns the live instances; renews its leases (one it no longer holds
+//! stops its consumer); works out its fair share (the partition count split
+//! evenly over the live instances, in name order); gives back leases above
+//! that share, after their consumers finish the batch in hand; and claims
+//! expired ones up to it, starting each consumer from the stored offset.
+//!
+//! A dead instance's leases expire after at most one lease time, and the
+//! others claim them within another third: takeover within 2 × the lease.
+//! A batch commits only under the epoch it was claimed with
+//! (`boost_storage::leases::check_fence`), so an instance that was paused
+//! past its lease cannot commit after another took the partition over.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use boost_server::error::error_chain;
+use boost_storage::{
+    StorageError,
+    leases::{self, Lease, LeaseState},
+    offsets::LogKey,
+};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::consumer::Consumer;
+
+/// A partition this instance consumes under a lease.
+struct Running {
+    lease: Lease,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+/// Every partition's lease as the last balancing round read it, for
+/// GetStatus (served from memory, so it answers while PostgreSQL is down).
+pub type LeaseTable = Arc<Mutex<Vec<LeaseState>>>;
+
+/// This instance's side of the leases; see the module doc.
+pub struct Balancer {
+    consumer: Arc<Consumer>,
+    /// This instance's name in the lease table.
+    instance: String,
+    /// The topic's partition count.
+    partitions: i32,
+    /// How long a lease or heartbeat lasts unrenewed.
+    lease_time: Duration,
+    running: BTreeMap<i32, Running>,
+    /// Published for GetStatus after every round.
+    table: LeaseTable,
+}
+
+/// The number of partitions instance `rank` of `live` should hold:
+/// `partitions` split evenly, the first `partitions % live` one more.
+pub fn fair_share(partitions: i32, live: usize, rank: usize) -> usize {
+    let partitions = partitions.max(0) as usize;
+    let live = live.max(1);
+    partitions / live + usize::from(rank < partitions % live)
+}
+
+impl Balancer {
+    /// A balancer for `instance`, consuming through `consumer` and
+    /// publishing the leases it reads to `table`.
+    pub fn new(
+        consumer: Arc<Consumer>,
+        instance: String,
+        partitions: i32,
+        lease_time: Duration,
+        table: LeaseTable,
+    ) -> Self {
+        Self {
+            consumer,
+            instance,
+            partitions,
+            lease_time,
+            running: BTreeMap::new(),
+            table,
+        }
+    }
+
+    /// Balances until `cancel`, then stops every consumer, gives their
+    /// leases back and leaves the live instances.
+    pub async fn run(mut self, cancel: CancellationToken) {
+        let period = self.lease_time / 3;
+        loop {
+            if let Err(err) = self.balance().await {
+                tracing::warn!(error = %error_chain(&err), "partition leases not balanced; retrying");
+            }
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = tokio::time::sleep(period) => {}
+            }
+        }
+        let held: Vec<i32> = self.running.keys().copied().collect();
+        let given_back = self.stop(&held).await;
+        if let Err(err) = self.leave(&given_back).await {
+            tracing::warn!(error = %error_chain(&err), "leases not given back; they expire instead");
+        }
+    }
+
+    fn log(&self) -> LogKey<'_> {
+        self.consumer.log()
+    }
+
+    async fn balance(&mut self) -> Result<(), StorageError> {
+        let client = self.consumer.pool.get().await?;
+        let log = self.log();
+        leases::ensure(&client, &log, self.partitions).await?;
+        let live = leases::heartbeat(&client, &log, &self.instance, self.lease_time).await?;
+        let held: Vec<Lease> = self.running.values().map(|r| r.lease).collect();
+        let renewed = leases::renew(&client, &log, &self.instance, &held, self.lease_time).await?;
+        drop(client);
+
+        // Lost (another instance claimed it) or stopped by itself (fenced).
+        let lost: Vec<i32> = self
+            .running
+            .iter()
+            .filter(|(p, r)| r.task.is_finished() || !renewed.iter().any(|l| l.partition == **p))
+            .map(|(p, _)| *p)
+            .collect();
+        if !lost.is_empty() {
+            tracing::warn!(partitions = ?lost, "partition leases lost");
+            self.stop(&lost).await;
+        }
+
+        let rank = live
+            .iter()
+            .position(|i| *i == self.instance)
+            .unwrap_or(live.len());
+        let share = fair_share(self.partitions, live.len(), rank);
+        if self.running.len() > share {
+            let excess: Vec<i32> = self
+                .running
+                .keys()
+                .rev()
+                .take(self.running.len() - share)
+                .copied()
+                .collect();
+            let given_back = self.stop(&excess).await;
+            let client = self.consumer.pool.get().await?;
+            leases::release(&client, &self.log(), &self.instance, &given_back).await?;
+            tracing::info!(partitions = ?excess, share, live = live.len(), "gave partitions back");
+        } else if self.running.len() < share {
+            let client = self.consumer.pool.get().await?;
+            let wanted = (share - self.running.len()) as i64;
+            let claimed = leases::claim(
+                &client,
+                &self.log(),
+                &self.instance,
+                wanted,
+                self.lease_time,
+            )
+            .await?;
+            drop(client);
+            for lease in claimed {
+                self.start(lease).await?;
+            }
+        }
+        metrics::gauge!(OWNED_PARTITIONS).set(self.running.len() as f64);
+        let client = self.consumer.pool.get().await?;
+        let states = leases::list(&client, &self.log()).await?;
+        *self.table.lock().expect("lease table lock") = states;
+        Ok(())
+    }
+
+    /// Starts consuming a newly claimed partition from its stored offset.
+    async fn start(&mut self, lease: Lease) -> Result<(), StorageError> {
+        let stored = self.consumer.load_stored(lease.partition).await?;
+        tracing::info!(
+            partition = lease.partition,
+            epoch = lease.epoch,
+            "claimed partition"
+        );
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(self.consumer.clone().run_partition(
+            lease.partition,
+            stored,
+            Some(lease),
+            stop.clone(),
+        ));
+        self.running
+            .insert(lease.partition, Running { lease, stop, task });
+        Ok(())
+    }
+
+    /// Stops the consumers of `partitions` (each finishes its batch in hand)
+    /// and returns their leases.
+    async fn stop(&mut self, partitions: &[i32]) -> Vec<Lease> {
+        let mut stopped = Vec::new();
+        for partition in partitions {
+            let Some(running) = self.running.remove(partition) else {
+                continue;
+            };
+            running.stop.cancel();
+            let _ = running.task.await;
+            self.consumer.progress.forget(*partition);
+            stopped.push(running.lease);
+        }
+        stopped
+    }
+
+    async fn leave(&self, given_back: &[Lease]) -> Result<(), StorageError> {
+        let client = self.consumer.pool.get().await?;
+        leases::release(&client, &self.log(), &self.instance, given_back).await?;
+        leases::leave(&client, &self.log(), &self.instance).await
+    }
+}
+
+/// Partitions this instance holds leases on.
+const OWNED_PARTITIONS: &str = "boost_processor_owned_partitions";
+
+/// This instance's default name: host name and process id, unique among
+/// live instances and readable in GetStatus.
+pub fn default_instance() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "processor".into());
+    format!("{host}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fair_share;
+
+    #[test]
+    fn test_fair_shares_cover_every_partition_once() {
+        for (partitions, live) in [(16, 1), (16, 3), (4, 3), (2, 3), (16, 16)] {
+            let shares: Vec<usize> = (0..live)
+                .map(|rank| fair_share(partitions, live, rank))
+                .collect();
+            assert_eq!(
+                shares.iter().sum::<usize>(),
+                partitions as usize,
+                "{shares:?}"
+            );
+            let spread = shares.iter().max().zip(shares.iter().min());
+            assert!(
+                spread.is_some_and(|(max, min)| max - min <= 1),
+                "{shares:?}"
+            );
+        }
+        assert_eq!(fair_share(16, 3, 0), 6);
+        assert_eq!(fair_share(16, 3, 2), 5);
+    }
+}
