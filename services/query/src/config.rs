@@ -25,6 +25,15 @@ pub struct Config {
     /// Database.
     #[command(flatten)]
     pub postgres: PostgresArgs,
+    /// A read-only replica to read from instead of `BOOST_DATABASE_URL`
+    /// (empty: the primary). Rows reach a replica after its replication
+    /// lag, so a COMMITTED ack no longer means "visible to queries" at once.
+    #[arg(
+        long = "read-database-url",
+        env = "BOOST_QUERY_READ_DATABASE_URL",
+        default_value = ""
+    )]
+    pub read_database_url: String,
     /// gRPC server limits.
     #[command(flatten)]
     pub grpc: GrpcArgs,
@@ -53,7 +62,28 @@ impl ServiceConfig for Config {
             return Err("BOOST_QUERY_TAIL_MAX_MS must be at least BOOST_QUERY_TAIL_POLL_MS".into());
         }
         self.grpc.validate()?;
+        if !self.read_database_url.is_empty() {
+            self.read_postgres()
+                .validate()
+                .map_err(|e| e.replace("BOOST_DATABASE_URL", "BOOST_QUERY_READ_DATABASE_URL"))?;
+        }
         self.postgres.validate()
+    }
+}
+
+impl Config {
+    /// The database settings queries read with: the primary's, or the
+    /// replica's URL with the same pool settings (migrations are the
+    /// primary's to apply; the replica is waited on until it has them).
+    pub fn read_postgres(&self) -> PostgresArgs {
+        if self.read_database_url.is_empty() {
+            return self.postgres.clone();
+        }
+        PostgresArgs {
+            url: self.read_database_url.clone(),
+            migrate: false,
+            ..self.postgres.clone()
+        }
     }
 }
 

@@ -37,7 +37,11 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let pool = boost_storage::pool::connect(&config.postgres).await?;
+    if !config.read_database_url.is_empty() && config.postgres.migrate {
+        // The primary gets the migrations; reads go to the replica.
+        boost_storage::pool::connect(&config.postgres).await?;
+    }
+    let pool = boost_storage::pool::connect(&config.read_postgres()).await?;
     let authenticator = Arc::new(Authenticator::new(&config.auth)?);
     let tails = TaskTracker::new();
     let stop = CancellationToken::new();

@@ -1,0 +1,131 @@
+//! Ingest and query are stateless: two ingest and two query instances (OS
+//! processes) on one Redis and one database, with the client alternating
+//! between them, keep dedup, the project's rate limit and COMMITTED
+//! read-your-writes as one instance does.
+
+mod common;
+
+use boost_proto::{
+    ingest::v1::{AckLevel, EventStatus, TrackRequest, ingest_service_client::IngestServiceClient},
+    query::v1::{EventState, GetEventRequest, query_service_client::QueryServiceClient},
+};
+use boost_testkit::{
+    Stack,
+    stack::{ServiceProcess, url},
+};
+use common::*;
+use tonic::{Code, transport::Channel};
+
+/// The project rate limit every ingest instance is given.
+const LIMIT: usize = 40;
+
+async fn ingest(stack: &Stack) -> (ServiceProcess, IngestServiceClient<Channel>) {
+    let addr = ([127, 0, 0, 1], boost_testkit::free_port()).into();
+    let mut command = stack.ingest_command(env!("CARGO_BIN_EXE_boost-test-ingest"), addr);
+    command
+        .args(["--rate-limit-events", &LIMIT.to_string()])
+        .args(["--rate-limit-window-ms", "60000"])
+        .env("BOOST_LOG", "warn");
+    let process = ServiceProcess::spawn(command, addr).await;
+    let client = IngestServiceClient::connect(url(addr))
+        .await
+        .expect("connect ingest");
+    (process, client)
+}
+
+async fn query(stack: &Stack) -> (ServiceProcess, QueryServiceClient<Channel>) {
+    let addr = ([127, 0, 0, 1], boost_testkit::free_port()).into();
+    let mut command = stack.query_command(env!("CARGO_BIN_EXE_boost-test-query"), addr);
+    command.env("BOOST_LOG", "warn");
+    let process = ServiceProcess::spawn(command, addr).await;
+    let client = QueryServiceClient::connect(url(addr))
+        .await
+        .expect("connect query");
+    (process, client)
+}
+
+fn request(event: boost_proto::common::v1::Event, ack: AckLevel) -> TrackRequest {
+    TrackRequest {
+        event: Some(event),
+        ack: ack as i32,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_two_ingest_and_two_query_instances_act_as_one() {
+    let stack = Stack::start().await;
+    let (_i1, ingest1) = ingest(&stack).await;
+    let (_i2, ingest2) = ingest(&stack).await;
+    let (_q1, query1) = query(&stack).await;
+    let (_q2, query2) = query(&stack).await;
+    let mut ingests = [ingest1, ingest2];
+    let mut queries = [query1, query2];
+    let (_, key) = stack
+        .project_with_key(&["events:write", "events:read"])
+        .await;
+
+    // Dedup: an id accepted by one instance is a duplicate on the other.
+    let mut first = event("dedup");
+    first.event_id = uuid::Uuid::now_v7().to_string();
+    for (instance, expected) in [(0, EventStatus::Accepted), (1, EventStatus::Duplicate)] {
+        let answer = ingests[instance]
+            .track(with_key(&key, request(first.clone(), AckLevel::Broker)))
+            .await
+            .expect("track")
+            .into_inner();
+        assert_eq!(
+            answer.result.expect("result").status(),
+            expected,
+            "instance {instance}"
+        );
+    }
+
+    // COMMITTED on either ingest: either query sees the event at once.
+    for (instance, ingest) in ingests.iter_mut().enumerate() {
+        let mut e = event("committed");
+        e.event_id = uuid::Uuid::now_v7().to_string();
+        let answer = ingest
+            .track(with_key(&key, request(e.clone(), AckLevel::Committed)))
+            .await
+            .expect("track")
+            .into_inner()
+            .result
+            .expect("result");
+        assert_eq!(answer.status(), EventStatus::Accepted);
+        assert!(
+            answer.stored,
+            "COMMITTED answered before the processor stored it"
+        );
+        for query in queries.iter_mut() {
+            let found = query
+                .get_event(with_key(
+                    &key,
+                    GetEventRequest {
+                        event_id: e.event_id.clone(),
+                    },
+                ))
+                .await
+                .unwrap_or_else(|s| panic!("event sent to ingest {instance} not visible: {s:?}"))
+                .into_inner();
+            assert_eq!(found.state(), EventState::Stored);
+        }
+    }
+
+    // The project's rate limit is one window across both instances, and
+    // counts every event received (4 above, the duplicate too): alternating
+    // calls get exactly LIMIT in all.
+    let mut accepted = 4;
+    let mut exhausted = 0;
+    for i in 0..LIMIT + 10 {
+        match ingests[i % 2]
+            .track(with_key(&key, request(event("limited"), AckLevel::Broker)))
+            .await
+        {
+            Ok(_) => accepted += 1,
+            Err(status) if status.code() == Code::ResourceExhausted => exhausted += 1,
+            Err(status) => panic!("unexpected {status:?}"),
+        }
+    }
+    assert_eq!(accepted, LIMIT, "accepted across both instances");
+    assert_eq!(exhausted, 14);
+}
