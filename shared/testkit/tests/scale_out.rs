@@ -1,7 +1,8 @@
 //! Ingest and query are stateless: two ingest and two query instances (OS
 //! processes) on one Redis and one database, with the client alternating
 //! between them, keep dedup, the project's rate limit and COMMITTED
-//! read-your-writes as one instance does.
+//! read-your-writes as one instance does. Query reads from a replica when
+//! given one.
 
 mod common;
 
@@ -33,10 +34,10 @@ async fn ingest(stack: &Stack) -> (ServiceProcess, IngestServiceClient<Channel>)
     (process, client)
 }
 
-async fn query(stack: &Stack) -> (ServiceProcess, QueryServiceClient<Channel>) {
+async fn query(stack: &Stack, args: &[&str]) -> (ServiceProcess, QueryServiceClient<Channel>) {
     let addr = ([127, 0, 0, 1], boost_testkit::free_port()).into();
     let mut command = stack.query_command(env!("CARGO_BIN_EXE_boost-test-query"), addr);
-    command.env("BOOST_LOG", "warn");
+    command.args(args).env("BOOST_LOG", "warn");
     let process = ServiceProcess::spawn(command, addr).await;
     let client = QueryServiceClient::connect(url(addr))
         .await
@@ -56,8 +57,8 @@ async fn test_two_ingest_and_two_query_instances_act_as_one() {
     let stack = Stack::start().await;
     let (_i1, ingest1) = ingest(&stack).await;
     let (_i2, ingest2) = ingest(&stack).await;
-    let (_q1, query1) = query(&stack).await;
-    let (_q2, query2) = query(&stack).await;
+    let (_q1, query1) = query(&stack, &[]).await;
+    let (_q2, query2) = query(&stack, &[]).await;
     let mut ingests = [ingest1, ingest2];
     let mut queries = [query1, query2];
     let (_, key) = stack
@@ -128,4 +129,43 @@ async fn test_two_ingest_and_two_query_instances_act_as_one() {
     }
     assert_eq!(accepted, LIMIT, "accepted across both instances");
     assert_eq!(exhausted, 14);
+}
+
+#[tokio::test]
+async fn test_query_reads_from_the_replica_url_when_given() {
+    let stack = Stack::start().await;
+    // Stands in for a replica that has not replayed the event yet.
+    let replica = boost_testkit::TestDatabase::create().await;
+    let (_, key) = stack
+        .project_with_key(&["events:write", "events:read"])
+        .await;
+    let mut e = event("replicated");
+    e.event_id = uuid::Uuid::now_v7().to_string();
+    let mut ingest = ingest_client(&stack).await;
+    let answer = ingest
+        .track(with_key(&key, request(e.clone(), AckLevel::Committed)))
+        .await
+        .expect("track")
+        .into_inner();
+    assert!(answer.result.expect("result").stored);
+
+    let (_primary, mut on_primary) = query(&stack, &[]).await;
+    let (_replica, mut on_replica) = query(&stack, &["--read-database-url", &replica.url]).await;
+    let get = || {
+        with_key(
+            &key,
+            GetEventRequest {
+                event_id: e.event_id.clone(),
+            },
+        )
+    };
+    on_primary
+        .get_event(get())
+        .await
+        .expect("stored on the primary");
+    let status = on_replica
+        .get_event(get())
+        .await
+        .expect_err("not on the replica");
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
 }
