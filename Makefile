@@ -4,7 +4,7 @@
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: run test bench lint fmt clippy buf-lint buf-breaking sdk sdk-check envoy-check console deps build clean-data
+.PHONY: run test bench lint fmt clippy buf-lint buf-breaking sdk sdk-check envoy-check manifests-check console deps build clean-data
 
 ## run: start dependencies and all five services, create a demo key, print grpcurl commands
 run:
@@ -18,8 +18,8 @@ test:
 bench:
 	bash deploy/local/bench.sh
 
-## lint: rustfmt, clippy (warnings are errors), buf lint, generated SDK code current, Envoy config against Envoy's API schema
-lint: fmt clippy buf-lint buf-breaking sdk-check envoy-check
+## lint: rustfmt, clippy (warnings are errors), buf lint, generated SDK code current, Envoy config against Envoy's API schema, compose and Kubernetes manifests against their schemas
+lint: fmt clippy buf-lint buf-breaking sdk-check envoy-check manifests-check
 
 ## console: build the browser console into services/console/dist (make run does it when stale)
 console:
@@ -35,6 +35,10 @@ sdk-check: $(BUF)
 # deploy/envoy/envoy.yaml parsed into Envoy's v3 Bootstrap (xds-protos): no Envoy binary needed.
 envoy-check:
 	ROOT=$(CURDIR) bash -c '. shared/sdk/python/venv.sh && python_venv && "$$VENV/bin/python" deploy/envoy/check.py deploy/envoy/envoy.yaml'
+
+# deploy/compose against the Compose spec, deploy/kubernetes against the Kubernetes OpenAPI schemas: no runtime needed.
+manifests-check:
+	ROOT=$(CURDIR) bash -c '. shared/sdk/python/venv.sh && python_venv && "$$VENV/bin/python" deploy/manifests/check.py .'
 
 fmt:
 	cargo fmt --all -- --check
