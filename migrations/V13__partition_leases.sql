@@ -1,7 +1,7 @@
 -- Processors share a topic's partitions through leases (rskafka has no
 -- consumer groups, and offsets already live here). A lease has an owner,
 -- an expiry the owner keeps renewing, and an epoch raised on every claim.
--- Each batch's transaction checks the epoch it claimed with (FOR SHARE),
+-- Each batch's transaction checks the epoch it claimed with (FOR KEY SHARE),
 -- so an owner that lost its lease while paused cannot commit rows or an
 -- offset after another instance took the partition over.
 CREATE TABLE partition_leases (

@@ -4,9 +4,11 @@
 //! Every third of the lease time an instance: renews its heartbeat and
 //! learns the live instances; renews its leases (one it no longer holds
 //! stops its consumer); works out its fair share (the partition count split
-//! evenly over the live instances, in name order); gives back leases above
-//! that share, after their consumers finish the batch in hand; and claims
-//! expired ones up to it, starting each consumer from the stored offset.
+//! evenly over the live instances, in name order); tells consumers above
+//! that share to stop, and gives their leases back once they have stored
+//! the batch in hand (renewing them meanwhile); and claims expired ones up
+//! to it, starting each consumer from the stored offset. A round never
+//! waits for a consumer, so a slow batch cannot delay a renewal.
 //!
 //! A dead instance's leases expire after at most one lease time, and the
 //! others claim them within another third: takeover within 2 × the lease.
@@ -22,7 +24,7 @@ use std::{
 
 use boost_server::error::error_chain;
 use boost_storage::{
-    StorageError,
+    Pool, StorageError,
     leases::{self, Lease, LeaseState},
     offsets::LogKey,
 };
@@ -31,9 +33,22 @@ use tokio_util::sync::CancellationToken;
 
 use crate::consumer::Consumer;
 
+/// What a held partition's consumer is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Consuming under the lease.
+    Active,
+    /// Told to stop (above the fair share): the lease is renewed until the
+    /// batch in hand is stored, then given back.
+    GivingBack,
+    /// Another instance took the lease: its batch in hand will be refused.
+    Lost,
+}
+
 /// A partition this instance consumes under a lease.
 struct Running {
     lease: Lease,
+    state: State,
     stop: CancellationToken,
     task: JoinHandle<()>,
 }
@@ -45,6 +60,10 @@ pub type LeaseTable = Arc<Mutex<Vec<LeaseState>>>;
 /// This instance's side of the leases; see the module doc.
 pub struct Balancer {
     consumer: Arc<Consumer>,
+    /// Connections of the balancer's own: with every consumer busy storing,
+    /// the shared pool can be empty for seconds, and a renewal that waits
+    /// for it loses the leases.
+    pool: Pool,
     /// This instance's name in the lease table.
     instance: String,
     /// The topic's partition count.
@@ -69,6 +88,7 @@ impl Balancer {
     /// publishing the leases it reads to `table`.
     pub fn new(
         consumer: Arc<Consumer>,
+        pool: Pool,
         instance: String,
         partitions: i32,
         lease_time: Duration,
@@ -76,6 +96,7 @@ impl Balancer {
     ) -> Self {
         Self {
             consumer,
+            pool,
             instance,
             partitions,
             lease_time,
@@ -97,8 +118,16 @@ impl Balancer {
                 () = tokio::time::sleep(period) => {}
             }
         }
-        let held: Vec<i32> = self.running.keys().copied().collect();
-        let given_back = self.stop(&held).await;
+        // Shutting down: here waiting for the batches in hand is the point.
+        let mut given_back = Vec::new();
+        for (partition, running) in std::mem::take(&mut self.running) {
+            running.stop.cancel();
+            let _ = running.task.await;
+            self.consumer.progress.forget(partition);
+            if running.state != State::Lost {
+                given_back.push(running.lease);
+            }
+        }
         if let Err(err) = self.leave(&given_back).await {
             tracing::warn!(error = %error_chain(&err), "leases not given back; they expire instead");
         }
@@ -108,25 +137,54 @@ impl Balancer {
         self.consumer.log()
     }
 
+    /// One round. It never waits for a consumer: a batch in hand may take
+    /// seconds, and a round that waited for it would miss its renewals.
     async fn balance(&mut self) -> Result<(), StorageError> {
-        let client = self.consumer.pool.get().await?;
-        let log = self.log();
+        let client = self.pool.get().await?;
+        let consumer = self.consumer.clone();
+        let log = consumer.log();
         leases::ensure(&client, &log, self.partitions).await?;
         let live = leases::heartbeat(&client, &log, &self.instance, self.lease_time).await?;
-        let held: Vec<Lease> = self.running.values().map(|r| r.lease).collect();
+        let held: Vec<Lease> = self
+            .running
+            .values()
+            .filter(|r| r.state != State::Lost)
+            .map(|r| r.lease)
+            .collect();
         let renewed = leases::renew(&client, &log, &self.instance, &held, self.lease_time).await?;
-        drop(client);
 
-        // Lost (another instance claimed it) or stopped by itself (fenced).
-        let lost: Vec<i32> = self
+        // Consumers that ended: given back (release the lease), lost or
+        // refused a batch (nothing to release).
+        let ended: Vec<i32> = self
             .running
             .iter()
-            .filter(|(p, r)| r.task.is_finished() || !renewed.iter().any(|l| l.partition == **p))
+            .filter(|(_, r)| r.task.is_finished())
             .map(|(p, _)| *p)
             .collect();
+        let mut release = Vec::new();
+        for partition in ended {
+            if let Some(running) = self.running.remove(&partition) {
+                consumer.progress.forget(partition);
+                if running.state == State::GivingBack {
+                    release.push(running.lease);
+                }
+            }
+        }
+        if !release.is_empty() {
+            leases::release(&client, &log, &self.instance, &release).await?;
+            let partitions: Vec<i32> = release.iter().map(|l| l.partition).collect();
+            tracing::info!(?partitions, "gave partitions back");
+        }
+        let mut lost = Vec::new();
+        for (partition, running) in &mut self.running {
+            if running.state != State::Lost && !renewed.iter().any(|l| l.partition == *partition) {
+                running.state = State::Lost;
+                running.stop.cancel();
+                lost.push(*partition);
+            }
+        }
         if !lost.is_empty() {
             tracing::warn!(partitions = ?lost, "partition leases lost");
-            self.stop(&lost).await;
         }
 
         let rank = live
@@ -134,37 +192,29 @@ impl Balancer {
             .position(|i| *i == self.instance)
             .unwrap_or(live.len());
         let share = fair_share(self.partitions, live.len(), rank);
-        if self.running.len() > share {
-            let excess: Vec<i32> = self
-                .running
-                .keys()
-                .rev()
-                .take(self.running.len() - share)
-                .copied()
-                .collect();
-            let given_back = self.stop(&excess).await;
-            let client = self.consumer.pool.get().await?;
-            leases::release(&client, &self.log(), &self.instance, &given_back).await?;
-            tracing::info!(partitions = ?excess, share, live = live.len(), "gave partitions back");
-        } else if self.running.len() < share {
-            let client = self.consumer.pool.get().await?;
-            let wanted = (share - self.running.len()) as i64;
-            let claimed = leases::claim(
-                &client,
-                &self.log(),
-                &self.instance,
-                wanted,
-                self.lease_time,
-            )
-            .await?;
-            drop(client);
+        let active: Vec<i32> = self
+            .running
+            .iter()
+            .filter(|(_, r)| r.state == State::Active)
+            .map(|(p, _)| *p)
+            .collect();
+        if active.len() > share {
+            for partition in active.iter().rev().take(active.len() - share) {
+                if let Some(running) = self.running.get_mut(partition) {
+                    running.state = State::GivingBack;
+                    running.stop.cancel();
+                }
+            }
+        } else if active.len() < share {
+            let wanted = (share - active.len()) as i64;
+            let claimed =
+                leases::claim(&client, &log, &self.instance, wanted, self.lease_time).await?;
             for lease in claimed {
                 self.start(lease).await?;
             }
         }
         metrics::gauge!(OWNED_PARTITIONS).set(self.running.len() as f64);
-        let client = self.consumer.pool.get().await?;
-        let states = leases::list(&client, &self.log()).await?;
+        let states = leases::list(&client, &log).await?;
         *self.table.lock().expect("lease table lock") = states;
         Ok(())
     }
@@ -184,33 +234,28 @@ impl Balancer {
             Some(lease),
             stop.clone(),
         ));
-        self.running
-            .insert(lease.partition, Running { lease, stop, task });
+        self.running.insert(
+            lease.partition,
+            Running {
+                lease,
+                state: State::Active,
+                stop,
+                task,
+            },
+        );
         Ok(())
     }
 
-    /// Stops the consumers of `partitions` (each finishes its batch in hand)
-    /// and returns their leases.
-    async fn stop(&mut self, partitions: &[i32]) -> Vec<Lease> {
-        let mut stopped = Vec::new();
-        for partition in partitions {
-            let Some(running) = self.running.remove(partition) else {
-                continue;
-            };
-            running.stop.cancel();
-            let _ = running.task.await;
-            self.consumer.progress.forget(*partition);
-            stopped.push(running.lease);
-        }
-        stopped
-    }
-
     async fn leave(&self, given_back: &[Lease]) -> Result<(), StorageError> {
-        let client = self.consumer.pool.get().await?;
+        let client = self.pool.get().await?;
         leases::release(&client, &self.log(), &self.instance, given_back).await?;
         leases::leave(&client, &self.log(), &self.instance).await
     }
 }
+
+/// Connections the balancer keeps apart from the consumers' pool (one
+/// round uses one at a time).
+pub const POOL_SIZE: usize = 2;
 
 /// Partitions this instance holds leases on.
 const OWNED_PARTITIONS: &str = "boost_processor_owned_partitions";

@@ -138,8 +138,13 @@ pub async fn run(
         }
         None => {
             let table = leases::LeaseTable::default();
+            let lease_pool = boost_storage::pool::build(&boost_storage::PostgresArgs {
+                pool_size: leases::POOL_SIZE,
+                ..config.postgres.clone()
+            })?;
             let balancer = leases::Balancer::new(
                 consumer.clone(),
+                lease_pool,
                 config.instance.clone(),
                 config.kafka.partitions,
                 config.lease_time,

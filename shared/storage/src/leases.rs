@@ -138,7 +138,9 @@ pub async fn renew(
 }
 
 /// Claims up to `count` expired leases of `log` for `owner` for `ttl`,
-/// lowest partitions first; rows another transaction holds are skipped.
+/// lowest partitions first. A lease whose former owner is still inside a
+/// batch's transaction is skipped (its row is locked, see [`check_fence`])
+/// and claimed on a later round, once that batch committed or failed.
 pub async fn claim(
     client: &impl GenericClient,
     log: &LogKey<'_>,
@@ -188,8 +190,10 @@ pub async fn release(
 }
 
 /// Whether `lease` is still current, checked inside a batch's transaction:
-/// the row is locked FOR SHARE until the commit, so a claim cannot raise
-/// the epoch between this check and the commit.
+/// the row is locked `FOR KEY SHARE` until the commit, so a claim (which
+/// locks it `FOR UPDATE`) cannot raise the epoch between this check and the
+/// commit, while renewals (which change no key, so take `FOR NO KEY
+/// UPDATE`) do not wait for batches, nor batches for them.
 pub async fn check_fence(
     client: &impl GenericClient,
     log: &LogKey<'_>,
@@ -198,7 +202,7 @@ pub async fn check_fence(
     let statement = client
         .prepare_cached(
             "SELECT epoch FROM partition_leases
-             WHERE cluster_id = $1 AND topic = $2 AND partition = $3 FOR SHARE",
+             WHERE cluster_id = $1 AND topic = $2 AND partition = $3 FOR KEY SHARE",
         )
         .await
         .map_err(|e| StorageError::query("prepare lease check", e))?;

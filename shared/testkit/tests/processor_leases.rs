@@ -3,7 +3,8 @@
 //! evenly; a SIGKILLed one's partitions are taken over within twice the
 //! lease time and rebalanced when it starts again; a SIGSTOPped owner
 //! whose leases were taken over cannot commit when it resumes (a batch
-//! under a stale epoch is refused, shown directly below too). The client
+//! under a stale epoch is refused, shown directly below too); a gracefully
+//! stopped one hands its partitions over at once. The client
 //! ledger proves every acknowledged event stored exactly once.
 
 mod common;
@@ -157,6 +158,16 @@ async fn test_three_processors_share_take_over_and_fence_with_nothing_lost() {
     spread_among(&stack, &["p1", "p2"], lease() * 4).await;
     p3.signal("CONT");
     spread_among(&stack, &["p1", "p2", "p3"], lease() * 6).await;
+
+    // A graceful stop gives the leases back: the others claim them at
+    // their next round, without waiting for them to expire.
+    p3.signal("TERM");
+    let handover = spread_among(&stack, &["p1", "p2"], lease() * 4).await;
+    println!("p3 stopped gracefully: partitions moved after {handover:?}");
+    assert!(
+        handover < lease(),
+        "a graceful handover took {handover:?}, as long as an expiry"
+    );
 
     let ledger = ledger(load).await;
     let accepted = ledger.values().filter(|o| **o == Outcome::Accepted).count();
