@@ -15,6 +15,10 @@ for bench in ${BENCH:-auth ingest}; do
             # the ingest process it starts per configuration is built beside it
             cargo build --release -p boost-testkit --bin boost-test-ingest
             BOOST_LOG=warn target/release/boost-bench telemetry ;;
+        processors)
+            # the processor processes it starts are built beside it
+            cargo build --release -p boost-testkit --bin boost-test-processor
+            BOOST_LOG=warn target/release/boost-bench processors ;;
         ingest-memory) BOOST_LOG=warn target/release/boost-bench ingest memory ;;
         processor-memory) BOOST_LOG=warn target/release/boost-bench processor memory ;;
         sdk)

@@ -221,6 +221,17 @@ async fn bench_auth() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A binary built beside this one (`make bench` builds them together).
+pub(crate) fn sibling(name: &str) -> anyhow::Result<std::path::PathBuf> {
+    let path = std::env::current_exe()?.with_file_name(name);
+    anyhow::ensure!(
+        path.exists(),
+        "{} is missing: cargo build --release -p boost-testkit --bin {name}",
+        path.display()
+    );
+    Ok(path)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let what = std::env::args().nth(1).unwrap_or_else(|| "auth".into());
@@ -235,9 +246,10 @@ async fn main() -> anyhow::Result<()> {
         "processor" => {
             processor::bench_processor(std::env::args().nth(2).as_deref() == Some("memory")).await
         }
+        "processors" => processor::bench_processors().await,
         other => {
             anyhow::bail!(
-                "unknown benchmark {other:?}; available: auth, ingest [memory], query, processor [memory], client, telemetry"
+                "unknown benchmark {other:?}; available: auth, ingest [memory], query, processor [memory], processors, client, telemetry"
             )
         }
     }

@@ -26,7 +26,10 @@ use boost_proto::{
     processor::v1::{GetStatusRequest, processor_service_client::ProcessorServiceClient},
     prost_types::Timestamp,
 };
-use boost_testkit::{Stack, TestBroker, stack::url};
+use boost_testkit::{
+    Stack, TestBroker,
+    stack::{PROCESSOR_LEASE_MS, ServiceProcess, url},
+};
 use tonic::transport::Channel;
 
 use crate::{
@@ -56,10 +59,12 @@ fn backlog_events() -> u64 {
 /// Produces `total` events for `project` straight to the topic, every
 /// partition at once, with progress.
 async fn fill_backlog(stack: &Stack, project: uuid::Uuid, total: u64) -> anyhow::Result<()> {
-    let args = KafkaArgs::with_brokers(&stack.broker.address);
+    let mut args = KafkaArgs::with_brokers(&stack.broker.address);
+    args.partitions = stack.broker.partitions;
     let kafka = client::connect(&args, "bench-backlog").await?;
     let records_total = total.div_ceil(EVENTS_PER_RECORD as u64);
     let per_partition = records_total.div_ceil(args.partitions as u64);
+    let users_per_partition = 5_000 / args.partitions as u64;
     let started = Instant::now();
     let produced = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -73,8 +78,15 @@ async fn fill_backlog(stack: &Stack, project: uuid::Uuid, total: u64) -> anyhow:
                     (u64::from(partition as u32) * per_partition + sent) * EVENTS_PER_RECORD as u64;
                 let batch = EventBatchRecord {
                     project_id: project.to_string(),
+                    // Each user in one partition, as ingest routes them
+                    // (5,000 users in all): no two partitions' transactions
+                    // update the same user's row.
                     events: (first..first + EVENTS_PER_RECORD as u64)
-                        .map(bench_event)
+                        .map(|i| {
+                            let mut event = bench_event(i);
+                            event.user_id = format!("user-{partition}-{}", i % users_per_partition);
+                            event
+                        })
                         .collect(),
                     receive_time: Some(Timestamp::from(SystemTime::now())),
                 };
@@ -208,6 +220,119 @@ pub async fn bench_processor(memory: bool) -> anyhow::Result<()> {
             status.freshness_p95_ms,
             status.freshness_max_ms,
             status.freshness_samples
+        );
+    }
+    Ok(())
+}
+
+/// Partitions of the scale-out benchmark's topic.
+const SCALE_PARTITIONS: i32 = 16;
+/// Backlog of each scale-out run; `BENCH_PROCESSORS_EVENTS` overrides.
+const SCALE_EVENTS: u64 = 1_500_000;
+/// How long each processor count is measured.
+const SCALE_TIME: Duration = Duration::from_secs(20);
+
+/// Records stored (sum of the stored offsets) of the stack's topic, and
+/// how many partitions each live lease holder has.
+async fn scale_progress(stack: &Stack) -> anyhow::Result<(i64, Vec<i64>)> {
+    let client = stack.db.pool().get().await?;
+    let stored: i64 = client
+        .query_one(
+            "SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets WHERE cluster_id = $1",
+            &[&stack.broker.cluster_id],
+        )
+        .await?
+        .get(0);
+    let owners = client
+        .query(
+            "SELECT count(*) FROM partition_leases
+             WHERE cluster_id = $1 AND expires_at > clock_timestamp() GROUP BY owner ORDER BY 1",
+            &[&stack.broker.cluster_id],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok((stored, owners))
+}
+
+/// Polls until `count` instances hold all partitions evenly; how long it took.
+async fn spread_over(stack: &Stack, count: usize) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        let (_, owners) = scale_progress(stack).await?;
+        let spread = owners.iter().max().zip(owners.iter().min());
+        if owners.len() == count
+            && owners.iter().sum::<i64>() == i64::from(SCALE_PARTITIONS)
+            && spread.is_some_and(|(max, min)| max - min <= 1)
+        {
+            return Ok(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("partitions not spread over {count} instances within 60 s")
+}
+
+/// `boost-bench processors`: stored events/s with 1, 2 and 3 processor
+/// processes sharing a 16-partition topic by leases (each count on a fresh
+/// stack and backlog), and how long a SIGKILLed instance's partitions take
+/// to move.
+pub async fn bench_processors() -> anyhow::Result<()> {
+    let binary = crate::sibling("boost-test-processor")?;
+    let total = std::env::var("BENCH_PROCESSORS_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SCALE_EVENTS);
+    let mut rows = Vec::new();
+    let mut takeover = None;
+    for count in 1..=3usize {
+        eprintln!(
+            "{count} processor(s): fresh stack (durable tansu, {SCALE_PARTITIONS} partitions), {total}-event backlog…"
+        );
+        let mut stack =
+            Stack::start_on(TestBroker::start().with_partitions(SCALE_PARTITIONS)).await;
+        let (project, _) = stack.project_with_key(&["events:write"]).await;
+        stack.kill_processor();
+        fill_backlog(&stack, project, total).await?;
+        let mut processes = Vec::new();
+        for _ in 0..count {
+            let addr = ([127, 0, 0, 1], boost_testkit::free_port()).into();
+            let mut command = stack.processor_command(&binary.to_string_lossy(), addr);
+            command
+                .env("BOOST_LOG", "warn")
+                .stdout(std::process::Stdio::null());
+            processes.push(ServiceProcess::spawn(command, addr).await);
+        }
+        let spread = spread_over(&stack, count).await?;
+        let (start_records, _) = scale_progress(&stack).await?;
+        let started = Instant::now();
+        tokio::time::sleep(SCALE_TIME).await;
+        let (records, _) = scale_progress(&stack).await?;
+        let rate = (records - start_records) as f64 * EVENTS_PER_RECORD as f64
+            / started.elapsed().as_secs_f64();
+        eprintln!("  {rate:.0} events/s stored (spread {spread:.1?} after start)");
+        rows.push((count, rate));
+        if count == 3 {
+            let killed = Instant::now();
+            drop(processes.pop());
+            takeover = Some(spread_over(&stack, 2).await.map(|_| killed.elapsed())?);
+        }
+    }
+    let base = rows[0].1;
+    println!(
+        "\nProcessors sharing a {SCALE_PARTITIONS}-partition topic by leases, durable tansu, whole stack on the machine\n"
+    );
+    println!("| processors | stored events/s | vs 1 |");
+    println!("|---|---|---|");
+    for (count, rate) in &rows {
+        println!("| {count} | {rate:.0} | {:.2} |", rate / base);
+    }
+    if let Some(takeover) = takeover {
+        println!(
+            "\nOne of 3 SIGKILLed: its partitions held by the other two after {:.2} s (lease {} ms: {:.2} × the lease)",
+            takeover.as_secs_f64(),
+            PROCESSOR_LEASE_MS,
+            takeover.as_secs_f64() * 1000.0 / PROCESSOR_LEASE_MS as f64
         );
     }
     Ok(())

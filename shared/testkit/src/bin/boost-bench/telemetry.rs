@@ -5,8 +5,11 @@
 //! IngestBatch loads, in interleaved rounds so drift hits every row alike.
 //! tansu's memory storage (a fresh broker per run) keeps the broker from
 //! being the limit, and no processor runs, so every run starts alike.
+//! Besides events/s, each row reports the ingest process's CPU time per
+//! event (from `/proc`): the cost itself, which a busy or throttled machine
+//! disturbs far less than throughput.
 
-use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, process::Stdio, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, process::Stdio, time::Duration};
 
 use boost_testkit::{
     Stack, TestBroker,
@@ -15,7 +18,10 @@ use boost_testkit::{
 };
 use tonic::transport::Channel;
 
-use crate::ingest::{Load, drive};
+use crate::{
+    ingest::{Load, drive},
+    sibling,
+};
 
 /// Rounds over every configuration; each row reports its median.
 const ROUNDS: usize = 3;
@@ -49,23 +55,30 @@ fn settings(receiver: &OtlpReceiver) -> Vec<Setting> {
     ]
 }
 
-/// A binary built beside this one (`make bench` builds them together).
-fn sibling(name: &str) -> anyhow::Result<PathBuf> {
-    let path = std::env::current_exe()?.with_file_name(name);
-    anyhow::ensure!(
-        path.exists(),
-        "{} is missing: cargo build --release -p boost-testkit --bin {name}",
-        path.display()
-    );
-    Ok(path)
-}
-
-/// Events/s of each load, and spans exported, for one run of one setting.
+/// Events/s and ingest CPU µs per event of each load, and spans exported,
+/// over the runs of one setting.
 #[derive(Default)]
 struct Rates {
     track: Vec<f64>,
     batch: Vec<f64>,
+    track_cpu: Vec<f64>,
+    batch_cpu: Vec<f64>,
     spans: usize,
+}
+
+/// Runs `load` against the ingest `process`; events/s and its CPU µs per event.
+async fn measure(
+    name: &str,
+    process: &ServiceProcess,
+    channels: &[Channel],
+    key: &str,
+    load: Load,
+) -> (f64, f64) {
+    let cpu_before = process.cpu_time();
+    let outcome = drive(name, channels, key, load).await;
+    let cpu = process.cpu_time() - cpu_before;
+    let per_event = cpu.as_secs_f64() * 1e6 / outcome.events.max(1) as f64;
+    (outcome.rate(), per_event)
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -122,10 +135,12 @@ pub async fn bench_telemetry() -> anyhow::Result<()> {
             }
             let spans_before = receiver.count();
             let row = rates.entry(name).or_default();
-            row.track
-                .push(drive(name, &channels, &key, track).await.rate());
-            row.batch
-                .push(drive(name, &channels, &key, batch).await.rate());
+            let (rate, cpu) = measure(name, &process, &channels, &key, track).await;
+            row.track.push(rate);
+            row.track_cpu.push(cpu);
+            let (rate, cpu) = measure(name, &process, &channels, &key, batch).await;
+            row.batch.push(rate);
+            row.batch_cpu.push(cpu);
             drop(channels);
             // Let the exporter's last batch arrive before counting.
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -137,23 +152,28 @@ pub async fn bench_telemetry() -> anyhow::Result<()> {
 
     let control = &rates[settings[0].0];
     let (track_control, batch_control) = (median(&control.track), median(&control.batch));
+    let (track_cpu_control, batch_cpu_control) =
+        (median(&control.track_cpu), median(&control.batch_cpu));
     println!(
         "\nTelemetry cost on ingest (separate ingest process, tansu memory storage, no processor; median of {ROUNDS} rounds of {} s per load)\n",
         PHASE_TIME.as_secs()
     );
     println!(
-        "| configuration            | Track events/s | vs control | IngestBatch x100 events/s | vs control | spans exported |"
+        "| configuration            | Track events/s | vs control | ingest CPU µs/event | vs control | IngestBatch x100 events/s | vs control | ingest CPU µs/event | vs control | spans exported |"
     );
     println!(
-        "|--------------------------|----------------|------------|---------------------------|------------|----------------|"
+        "|--------------------------|----------------|------------|---------------------|------------|---------------------------|------------|---------------------|------------|----------------|"
     );
     for (name, _) in &settings {
         let row = &rates[name];
         let (track, batch) = (median(&row.track), median(&row.batch));
+        let (track_cpu, batch_cpu) = (median(&row.track_cpu), median(&row.batch_cpu));
         println!(
-            "| {name:<24} | {track:>14.0} | {:>10.3} | {batch:>25.0} | {:>10.3} | {:>14} |",
+            "| {name:<24} | {track:>14.0} | {:>10.3} | {track_cpu:>19.1} | {:>10.3} | {batch:>25.0} | {:>10.3} | {batch_cpu:>19.2} | {:>10.3} | {:>14} |",
             track / track_control,
+            track_cpu / track_cpu_control,
             batch / batch_control,
+            batch_cpu / batch_cpu_control,
             row.spans
         );
     }
