@@ -17,7 +17,7 @@ use opentelemetry_sdk::{
     Resource,
     trace::{Sampler, SamplingDecision, SamplingResult, SdkTracerProvider, ShouldSample},
 };
-use tracing::{Level, Metadata, Subscriber, subscriber::Interest};
+use tracing::{Metadata, Subscriber, subscriber::Interest};
 use tracing_subscriber::{
     EnvFilter, Layer,
     filter::{LevelFilter, Targets},
@@ -129,7 +129,19 @@ where
             Interest::never()
         }
     }
+
+    /// The most verbose level traced. Without it the subscriber's level
+    /// is TRACE, so every `log` record of the dependencies that log through
+    /// `log` (fred, the Redis client, among them) is turned into an event
+    /// and offered to the layers: a profile of ingest with export on and
+    /// nothing sampled showed that bridge and its filtering.
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(TRACED_LEVEL)
+    }
 }
+
+/// Spans below this level are never traced.
+const TRACED_LEVEL: LevelFilter = LevelFilter::INFO;
 
 /// The configured sampler, except for a root `rpc` span: the request was
 /// sampled at the head already (`trace_context::head_decision`; dropped
@@ -165,7 +177,7 @@ impl ShouldSample for HeadSampledRpc {
 /// nothing of the transport crates (the exporter's own calls among them).
 fn traced_targets() -> Targets {
     Targets::new()
-        .with_default(Level::INFO)
+        .with_default(TRACED_LEVEL)
         .with_target(crate::grpc::UNSAMPLED_RPC_TARGET, LevelFilter::OFF)
         .with_target("h2", LevelFilter::OFF)
         .with_target("hyper", LevelFilter::OFF)
