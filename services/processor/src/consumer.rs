@@ -264,7 +264,7 @@ impl Consumer {
     }
 
     /// The stored position of `partition`, if any.
-    pub async fn load_stored(&self, partition: i32) -> Result<Option<StoredOffset>, StorageError> {
+    async fn load_stored(&self, partition: i32) -> Result<Option<StoredOffset>, StorageError> {
         offsets::load_one(&self.pool.get().await?, &self.log(), partition).await
     }
 

@@ -26,7 +26,7 @@ use boost_server::error::error_chain;
 use boost_storage::{
     Pool, StorageError,
     leases::{self, Lease, LeaseState},
-    offsets::LogKey,
+    offsets::{self, LogKey, StoredOffset},
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -210,7 +210,8 @@ impl Balancer {
             let claimed =
                 leases::claim(&client, &log, &self.instance, wanted, self.lease_time).await?;
             for lease in claimed {
-                self.start(lease).await?;
+                let stored = offsets::load_one(&client, &log, lease.partition).await?;
+                self.start(lease, stored);
             }
         }
         metrics::gauge!(OWNED_PARTITIONS).set(self.running.len() as f64);
@@ -219,9 +220,8 @@ impl Balancer {
         Ok(())
     }
 
-    /// Starts consuming a newly claimed partition from its stored offset.
-    async fn start(&mut self, lease: Lease) -> Result<(), StorageError> {
-        let stored = self.consumer.load_stored(lease.partition).await?;
+    /// Starts consuming a newly claimed partition from its `stored` offset.
+    fn start(&mut self, lease: Lease, stored: Option<StoredOffset>) {
         tracing::info!(
             partition = lease.partition,
             epoch = lease.epoch,
@@ -243,7 +243,6 @@ impl Balancer {
                 task,
             },
         );
-        Ok(())
     }
 
     async fn leave(&self, given_back: &[Lease]) -> Result<(), StorageError> {

@@ -83,6 +83,19 @@ impl ServiceProcess {
         self.kill_now();
     }
 
+    /// Waits up to `limit` for the process to exit by itself (after a
+    /// SIGTERM, say); whether it did.
+    pub async fn exited_within(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
     /// CPU time the process has used (user + system, from `/proc`; Linux
     /// counts it in ticks of 1/100 s): what a benchmark divides by the work
     /// done, which a busy machine disturbs far less than throughput.

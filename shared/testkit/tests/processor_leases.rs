@@ -159,15 +159,21 @@ async fn test_three_processors_share_take_over_and_fence_with_nothing_lost() {
     p3.signal("CONT");
     spread_among(&stack, &["p1", "p2", "p3"], lease() * 6).await;
 
-    // A graceful stop gives the leases back: the others claim them at
-    // their next round, without waiting for them to expire.
+    // A graceful stop gives the leases back before the process exits: none
+    // is still p3's when it is gone (an expiry would take a lease time).
+    let mut p3 = p3;
     p3.signal("TERM");
-    let handover = spread_among(&stack, &["p1", "p2"], lease() * 4).await;
-    println!("p3 stopped gracefully: partitions moved after {handover:?}");
     assert!(
-        handover < lease(),
-        "a graceful handover took {handover:?}, as long as an expiry"
+        p3.exited_within(Duration::from_secs(10)).await,
+        "p3 did not stop on SIGTERM"
     );
+    let held = owners(&stack).await;
+    assert!(
+        !held.contains_key("p3"),
+        "p3 kept leases after it stopped: {held:?}"
+    );
+    let handover = spread_among(&stack, &["p1", "p2"], lease() * 4).await;
+    println!("p3 stopped gracefully: partitions moved {handover:?} after it exited");
 
     let ledger = ledger(load).await;
     let accepted = ledger.values().filter(|o| **o == Outcome::Accepted).count();
