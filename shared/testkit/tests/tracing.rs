@@ -193,17 +193,24 @@ async fn test_one_trace_runs_from_track_through_kafka_to_the_commit() {
         .await
         .expect("ListEvents");
 
+    // Spans arrive in the order they end, in batches: wait for the last
+    // of each trace (the RPC spans end after their children).
     let complete = eventually(Duration::from_secs(20), || async {
-        let spans = trace_spans(&receiver, TRACE);
-        let has = |service: &str, name: &str| {
-            spans
+        let has = |trace: &str, service: &str, name: &str| {
+            trace_spans(&receiver, trace)
                 .values()
                 .any(|s| s.service == service && s.span.name == name)
         };
-        has("processor", "store")
-            && has("processor", "fetch")
-            && has("ingest", "commit_wait")
-            && !trace_spans(&receiver, QUERY_TRACE).is_empty()
+        has(TRACE, "processor", "store")
+            && has(TRACE, "processor", "fetch")
+            && has(TRACE, "ingest", "commit_wait")
+            && has(TRACE, "ingest", "/boost.ingest.v1.IngestService/Track")
+            && has(
+                QUERY_TRACE,
+                "query",
+                "/boost.query.v1.QueryService/ListEvents",
+            )
+            && has(QUERY_TRACE, "query", "query.execute")
     })
     .await;
     let spans = trace_spans(&receiver, TRACE);
