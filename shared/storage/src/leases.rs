@@ -113,8 +113,7 @@ pub async fn renew(
     held: &[Lease],
     ttl: Duration,
 ) -> Result<Vec<Lease>, StorageError> {
-    let partitions: Vec<i32> = held.iter().map(|l| l.partition).collect();
-    let epochs: Vec<i64> = held.iter().map(|l| l.epoch).collect();
+    let (partitions, epochs) = columns(held);
     let rows = client
         .query(
             "UPDATE partition_leases AS l
@@ -174,8 +173,7 @@ pub async fn release(
     owner: &str,
     leases: &[Lease],
 ) -> Result<(), StorageError> {
-    let partitions: Vec<i32> = leases.iter().map(|l| l.partition).collect();
-    let epochs: Vec<i64> = leases.iter().map(|l| l.epoch).collect();
+    let (partitions, epochs) = columns(leases);
     client
         .execute(
             "UPDATE partition_leases AS l SET expires_at = '-infinity'
@@ -238,6 +236,11 @@ pub async fn list(
             expires_in_ms: r.get("expires_in_ms"),
         })
         .collect())
+}
+
+/// `leases` as the two arrays the statements `unnest` together.
+fn columns(leases: &[Lease]) -> (Vec<i32>, Vec<i64>) {
+    leases.iter().map(|l| (l.partition, l.epoch)).unzip()
 }
 
 fn lease(row: &tokio_postgres::Row) -> Lease {
