@@ -38,8 +38,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     if !config.read_database_url.is_empty() && config.postgres.migrate {
-        // The primary gets the migrations; reads go to the replica.
-        boost_storage::pool::connect(&config.postgres).await?;
+        // The primary gets the migrations (one connection, dropped after);
+        // reads go to the replica.
+        boost_storage::pool::connect(&boost_storage::PostgresArgs {
+            pool_size: 1,
+            ..config.postgres.clone()
+        })
+        .await?;
     }
     let pool = boost_storage::pool::connect(&config.read_postgres()).await?;
     let authenticator = Arc::new(Authenticator::new(&config.auth)?);
