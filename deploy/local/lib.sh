@@ -38,18 +38,30 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
-# tansu_bin: prints the path of a tansu binary, building it once per machine.
+# tansu_patch_id: a short hash of the vendored, patched tansu sources
+# (shared/vendor/tansu and tansu-storage), so a changed patch rebuilds.
+tansu_patch_id() {
+    (cd "$ROOT/shared/vendor" && find tansu tansu-storage -type f -not -path '*/target/*' | LC_ALL=C sort | xargs cat) \
+        | sha256sum | cut -c1-12
+}
+
+# tansu_bin: prints the path of a tansu binary, building it once per machine
+# from shared/vendor/tansu (tansu 0.6.0 with the patched tansu-storage; see
+# shared/vendor/README.md). The build directory stays in $TOOLS/tansu-build so
+# a changed patch rebuilds only what it touches.
 tansu_bin() {
     if [ -n "${BOOST_TANSU_BIN:-}" ] && [ -x "$BOOST_TANSU_BIN" ]; then echo "$BOOST_TANSU_BIN"; return; fi
-    local marker="$TOOLS/tansu.features"
-    if [ -x "$TOOLS/bin/tansu" ] && [ "$(cat "$marker" 2>/dev/null)" = "$TANSU_VERSION $TANSU_FEATURES" ]; then
+    local marker="$TOOLS/tansu.features" want
+    want="$TANSU_VERSION $TANSU_FEATURES patch-$(tansu_patch_id)"
+    if [ -x "$TOOLS/bin/tansu" ] && [ "$(cat "$marker" 2>/dev/null)" = "$want" ]; then
         echo "$TOOLS/bin/tansu"
         return
     fi
-    say "building the tansu broker $TANSU_VERSION ($TANSU_FEATURES) into $TOOLS (once per machine, ~10 minutes on 2 cores)"
-    cargo install --locked --force "tansu@$TANSU_VERSION" --features "$TANSU_FEATURES" --root "$TOOLS" >&2 \
+    say "building the patched tansu broker $TANSU_VERSION ($TANSU_FEATURES) into $TOOLS (once per machine, ~15 minutes on 2 cores)"
+    cargo install --locked --force --path "$ROOT/shared/vendor/tansu" --features "$TANSU_FEATURES" \
+        --root "$TOOLS" --target-dir "$TOOLS/tansu-build" >&2 \
         || die "cargo install tansu failed"
-    echo "$TANSU_VERSION $TANSU_FEATURES" >"$marker"
+    echo "$want" >"$marker"
     echo "$TOOLS/bin/tansu"
 }
 
