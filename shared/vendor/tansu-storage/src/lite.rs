@@ -1309,6 +1309,8 @@ static DDL: LazyLock<Cache> = LazyLock::new(|| {
             include_sql!("ddl/040-producer-detail.sql"),
         ),
         ("040-record.sql", include_sql!("ddl/040-record.sql")),
+        // BOOST PATCH: an index for reading a record's headers.
+        ("045-header-index.sql", include_sql!("ddl/045-header-index.sql")),
         ("040-txn-detail.sql", include_sql!("ddl/040-txn-detail.sql")),
         ("040-watermark.sql", include_sql!("ddl/040-watermark.sql")),
         (
@@ -2347,233 +2349,128 @@ impl Storage for Delegate {
 
         let c = self.connection().await?;
 
-        let mut records = c
-            .query(
-                "record_fetch.sql",
-                (
-                    self.cluster.as_str(),
-                    topition.topic(),
-                    topition.partition(),
-                    offset,
-                    (max_bytes as i64),
-                    high_watermark,
-                ),
-            )
-            .await
-            .inspect_err(|err| error!(?err))?;
+        // BOOST PATCH: read the records in offset order and stop once max_bytes
+        // is reached (always returning the first, as KIP-74 asks), then read
+        // their headers with one query. Upstream summed the size of every
+        // record up to the high watermark before keeping those under max_bytes
+        // (O(backlog) per fetch), and ran one unindexed header query per record.
+        let mut fetched = vec![];
+        {
+            let mut records = c
+                .query(
+                    "record_stream.sql",
+                    (
+                        self.cluster.as_str(),
+                        topition.topic(),
+                        topition.partition(),
+                        offset,
+                        high_watermark,
+                    ),
+                )
+                .await
+                .inspect_err(|err| error!(?err))?;
+
+            let mut bytes = 0i64;
+            while let Some(row) = records.next().await? {
+                let size = row.get::<i64>(5).inspect_err(|err| error!(?err))?;
+                if !fetched.is_empty() && bytes + size >= i64::from(max_bytes) {
+                    break;
+                }
+                bytes += size;
+                fetched.push(FetchedRecord::try_from(&row)?);
+            }
+        }
+
+        let mut headers: BTreeMap<i64, Vec<(Option<Bytes>, Option<Bytes>)>> = BTreeMap::new();
+        if let (Some(first), Some(last)) = (fetched.first(), fetched.last()) {
+            let mut rows = c
+                .query(
+                    "header_fetch_range.sql",
+                    (
+                        self.cluster.as_str(),
+                        topition.topic(),
+                        topition.partition(),
+                        first.offset,
+                        last.offset,
+                    ),
+                )
+                .await
+                .inspect_err(|err| error!(?err))?;
+
+            while let Some(header) = rows.next().await? {
+                let offset = header.get::<i64>(0).inspect_err(|err| error!(?err))?;
+                let k = header
+                    .get::<Option<Vec<u8>>>(1)
+                    .inspect_err(|err| error!(?err))?
+                    .map(Bytes::from);
+                let v = header
+                    .get::<Option<Vec<u8>>>(2)
+                    .inspect_err(|err| error!(?err))?
+                    .map(Bytes::from);
+                headers.entry(offset).or_default().push((k, v));
+            }
+        }
 
         let mut batches = vec![];
+        let mut batch_builder: Option<inflated::Builder> = None;
 
-        if let Some(row) = records.next().await? {
-            let offset_delta = 0;
-            let timestamp_delta = 0;
+        for record in fetched {
+            let starts_batch = batch_builder.as_ref().is_none_or(|builder| {
+                builder.attributes != record.attributes
+                    || builder.producer_id != record.producer_id
+                    || builder.producer_epoch != record.producer_epoch
+            });
 
-            let record_builder = {
-                let mut record_builder = Record::builder()
-                    .offset_delta(offset_delta)
-                    .timestamp_delta(timestamp_delta)
-                    .key(
-                        row.get::<Option<Vec<u8>>>(3)
-                            .map(|o| o.map(Bytes::from))
-                            .inspect(|k| debug!(?k))
-                            .inspect_err(|err| error!(?err))?,
-                    )
-                    .value(
-                        row.get::<Option<Vec<u8>>>(4)
-                            .map(|o| o.map(Bytes::from))
-                            .inspect(|v| debug!(?v))
-                            .inspect_err(|err| error!(?err))?,
-                    );
-
-                let mut headers = c
-                    .query(
-                        "header_fetch.sql",
-                        (
-                            self.cluster.as_str(),
-                            topition.topic(),
-                            topition.partition(),
-                            offset,
-                        ),
-                    )
-                    .await?;
-
-                while let Some(header) = headers.next().await? {
-                    let mut header_builder = Header::builder();
-
-                    if let Some(k) = header
-                        .get::<Option<Vec<u8>>>(0)
-                        .inspect_err(|err| error!(?err))?
-                    {
-                        header_builder = header_builder.key(Bytes::from(k));
-                    }
-
-                    if let Some(v) = header
-                        .get::<Option<Vec<u8>>>(1)
-                        .inspect_err(|err| error!(?err))?
-                    {
-                        header_builder = header_builder.value(Bytes::from(v));
-                    }
-
-                    record_builder = record_builder.header(header_builder);
+            if starts_batch {
+                if let Some(builder) = batch_builder.take() {
+                    batches.push(builder.build().and_then(TryInto::try_into)?);
                 }
 
-                record_builder
-            };
-
-            let mut batch_builder = inflated::Batch::builder()
-                .base_offset(
-                    row.get::<i64>(0)
-                        .inspect(|base_offset| debug!(base_offset))
-                        .inspect_err(|err| error!(?err))?,
-                )
-                .attributes(
-                    row.get::<Option<i32>>(1)
-                        .map(|attributes| attributes.unwrap_or(0))
-                        .inspect_err(|err| error!(?err))? as i16,
-                )
-                .base_timestamp(
-                    row.get_value(2)
-                        .map_err(Error::from)
-                        .and_then(LiteTimestamp::try_from)
-                        .and_then(|system_time| to_timestamp(&system_time.0).map_err(Into::into))
-                        .inspect_err(|err| error!(?err))?,
-                )
-                .producer_id(
-                    row.get::<Option<i64>>(6)
-                        .map(|producer_id| producer_id.unwrap_or(-1))
-                        .inspect_err(|err| error!(?err))?,
-                )
-                .producer_epoch(
-                    row.get::<Option<i32>>(7)
-                        .map(|producer_epoch| producer_epoch.unwrap_or(-1))
-                        .inspect_err(|err| error!(?err))? as i16,
-                )
-                .record(record_builder)
-                .last_offset_delta(offset_delta);
-
-            while let Some(row) = records.next().await? {
-                let attributes = row
-                    .get::<Option<i32>>(1)
-                    .map(|attributes| attributes.unwrap_or(0))
-                    .inspect_err(|err| error!(?err))? as i16;
-
-                let producer_id = row
-                    .get::<Option<i64>>(6)
-                    .map(|producer_id| producer_id.unwrap_or(-1))
-                    .inspect_err(|err| error!(?err))?;
-                let producer_epoch = row
-                    .get::<Option<i32>>(7)
-                    .map(|producer_epoch| producer_epoch.unwrap_or(-1))
-                    .inspect_err(|err| error!(?err))? as i16;
-
-                if batch_builder.attributes != attributes
-                    || batch_builder.producer_id != producer_id
-                    || batch_builder.producer_epoch != producer_epoch
-                {
-                    batches.push(batch_builder.build().and_then(TryInto::try_into)?);
-
-                    batch_builder = inflated::Batch::builder()
-                        .base_offset(
-                            row.get::<i64>(0)
-                                .inspect(|base_offset| debug!(base_offset))
-                                .inspect_err(|err| error!(?err))?,
-                        )
-                        .base_timestamp(
-                            row.get_value(2)
-                                .map_err(Error::from)
-                                .and_then(LiteTimestamp::try_from)
-                                .and_then(|system_time| {
-                                    to_timestamp(&system_time.0).map_err(Into::into)
-                                })
-                                .inspect_err(|err| error!(?err))?,
-                        )
-                        .attributes(attributes)
-                        .producer_id(producer_id)
-                        .producer_epoch(producer_epoch);
-                }
-
-                let offset = row
-                    .get::<i64>(0)
-                    .inspect(|offset| debug!(offset))
-                    .inspect_err(|err| error!(?err))?;
-                let offset_delta = i32::try_from(offset - batch_builder.base_offset)?;
-
-                let timestamp_delta = row
-                    .get_value(2)
-                    .map_err(Error::from)
-                    .and_then(LiteTimestamp::try_from)
-                    .and_then(|system_time| {
-                        to_timestamp(&system_time.0)
-                            .map(|timestamp| timestamp - batch_builder.base_timestamp)
-                            .map_err(Into::into)
-                    })
-                    .inspect(|timestamp| debug!(?timestamp))
-                    .inspect_err(|err| error!(?err))?;
-
-                let record_builder = {
-                    let mut record_builder = Record::builder()
-                        .offset_delta(offset_delta)
-                        .timestamp_delta(timestamp_delta)
-                        .key(
-                            row.get::<Option<Vec<u8>>>(3)
-                                .map(|o| o.map(Bytes::from))
-                                .inspect(|k| debug!(?k))
-                                .inspect_err(|err| error!(?err))?,
-                        )
-                        .value(
-                            row.get::<Option<Vec<u8>>>(4)
-                                .map(|o| o.map(Bytes::from))
-                                .inspect(|v| debug!(?v))
-                                .inspect_err(|err| error!(?err))?,
-                        );
-
-                    let mut headers = c
-                        .query(
-                            "header_fetch.sql",
-                            (
-                                self.cluster.as_str(),
-                                topition.topic(),
-                                topition.partition(),
-                                offset,
-                            ),
-                        )
-                        .await?;
-
-                    while let Some(header) = headers.next().await? {
-                        let mut header_builder = Header::builder();
-
-                        if let Some(k) = header
-                            .get::<Option<Vec<u8>>>(0)
-                            .inspect_err(|err| error!(?err))?
-                        {
-                            header_builder = header_builder.key(Bytes::from(k));
-                        }
-
-                        if let Some(v) = header
-                            .get::<Option<Vec<u8>>>(1)
-                            .inspect_err(|err| error!(?err))?
-                        {
-                            header_builder = header_builder.value(Bytes::from(v));
-                        }
-
-                        record_builder = record_builder.header(header_builder);
-                    }
-
-                    record_builder
-                };
-
-                batch_builder = batch_builder
-                    .record(record_builder)
-                    .last_offset_delta(offset_delta);
+                batch_builder = Some(
+                    inflated::Batch::builder()
+                        .base_offset(record.offset)
+                        .base_timestamp(record.timestamp)
+                        .attributes(record.attributes)
+                        .producer_id(record.producer_id)
+                        .producer_epoch(record.producer_epoch),
+                );
             }
 
-            batches.push(batch_builder.build().and_then(TryInto::try_into)?);
-        } else {
-            batches.push(
+            let builder = batch_builder.take().expect("a batch was started above");
+            let offset_delta = i32::try_from(record.offset - builder.base_offset)?;
+            let timestamp_delta = record.timestamp - builder.base_timestamp;
+
+            let mut record_builder = Record::builder()
+                .offset_delta(offset_delta)
+                .timestamp_delta(timestamp_delta)
+                .key(record.k)
+                .value(record.v);
+
+            for (k, v) in headers.remove(&record.offset).unwrap_or_default() {
+                let mut header_builder = Header::builder();
+                if let Some(k) = k {
+                    header_builder = header_builder.key(k);
+                }
+                if let Some(v) = v {
+                    header_builder = header_builder.value(v);
+                }
+                record_builder = record_builder.header(header_builder);
+            }
+
+            batch_builder = Some(
+                builder
+                    .record(record_builder)
+                    .last_offset_delta(offset_delta),
+            );
+        }
+
+        match batch_builder {
+            Some(builder) => batches.push(builder.build().and_then(TryInto::try_into)?),
+            None => batches.push(
                 inflated::Batch::builder()
                     .build()
                     .and_then(TryInto::try_into)?,
-            );
+            ),
         }
 
         Ok(batches).inspect(|_| {
@@ -4488,6 +4385,38 @@ impl Storage for Delegate {
 
 #[derive(Copy, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 struct LiteTimestamp(SystemTime);
+
+/// BOOST PATCH: one row of `record_stream.sql`, read before its headers.
+#[derive(Debug)]
+struct FetchedRecord {
+    offset: i64,
+    attributes: i16,
+    timestamp: i64,
+    k: Option<Bytes>,
+    v: Option<Bytes>,
+    producer_id: i64,
+    producer_epoch: i16,
+}
+
+impl TryFrom<&Row> for FetchedRecord {
+    type Error = Error;
+
+    fn try_from(row: &Row) -> Result<Self, Self::Error> {
+        Ok(Self {
+            offset: row.get::<i64>(0)?,
+            attributes: row.get::<Option<i32>>(1)?.unwrap_or(0) as i16,
+            timestamp: row
+                .get_value(2)
+                .map_err(Error::from)
+                .and_then(LiteTimestamp::try_from)
+                .and_then(|system_time| to_timestamp(&system_time.0).map_err(Into::into))?,
+            k: row.get::<Option<Vec<u8>>>(3)?.map(Bytes::from),
+            v: row.get::<Option<Vec<u8>>>(4)?.map(Bytes::from),
+            producer_id: row.get::<Option<i64>>(6)?.unwrap_or(-1),
+            producer_epoch: row.get::<Option<i32>>(7)?.unwrap_or(-1) as i16,
+        })
+    }
+}
 
 impl Deref for LiteTimestamp {
     type Target = SystemTime;
