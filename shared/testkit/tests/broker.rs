@@ -48,10 +48,10 @@ fn value_of(i: usize) -> Vec<u8> {
 /// second header on every third, so a header landing on its neighbour shows.
 fn headers_of(i: usize) -> BTreeMap<String, Vec<u8>> {
     let mut headers = BTreeMap::new();
-    if i % 5 != 0 {
+    if !i.is_multiple_of(5) {
         headers.insert("n".to_string(), i.to_string().into_bytes());
     }
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         headers.insert("third".to_string(), vec![b'x'; i % 7]);
     }
     headers
