@@ -13,6 +13,10 @@
 //! backlog from durable tansu (or its memory storage), and freshness
 //! (ingest → stored) p50/p95 at steady loads.
 //!
+//! `boost-bench fetch` — one fetch's latency from a durable tansu
+//! partition against the backlog behind it, and drain rates per fetch size
+//! (the broker's read path on its own).
+//!
 //! `boost-bench client` — events/s through `boost-client`'s batcher beside
 //! bare IngestBatch calls from the same process (the SDK benchmarks' Rust
 //! row; `BENCH=sdk make bench` adds Python and Node).
@@ -29,6 +33,7 @@
 //! `make bench` provides them. Run in release mode.
 
 mod client;
+mod fetch;
 mod ingest;
 mod processor;
 mod query;
@@ -247,9 +252,10 @@ async fn main() -> anyhow::Result<()> {
             processor::bench_processor(std::env::args().nth(2).as_deref() == Some("memory")).await
         }
         "processors" => processor::bench_processors().await,
+        "fetch" => fetch::bench_fetch().await,
         other => {
             anyhow::bail!(
-                "unknown benchmark {other:?}; available: auth, ingest [memory], query, processor [memory], processors, client, telemetry"
+                "unknown benchmark {other:?}; available: auth, ingest [memory], query, processor [memory], processors, fetch, client, telemetry"
             )
         }
     }

@@ -30,6 +30,7 @@ use boost_testkit::{
     Stack, TestBroker,
     stack::{PROCESSOR_LEASE_MS, ServiceProcess, url},
 };
+use futures::SinkExt as _;
 use tonic::transport::Channel;
 
 use crate::{
@@ -129,6 +130,44 @@ async fn stored_records(
     ))
 }
 
+/// Rows per `COPY` statement in [`copy_control`].
+const COPY_CHUNK: u64 = 100_000;
+
+/// The drain's control from the same run: `COPY` of up to `total` rows
+/// shaped like the backlog's events (text CSV, times `now`) straight into
+/// the `events` table, for another project of the same database, in
+/// statements of [`COPY_CHUNK`] rows, for at most [`PHASE_LIMIT`]. Returns
+/// the rows copied and the time taken.
+async fn copy_control(stack: &Stack, total: u64) -> anyhow::Result<(u64, Duration)> {
+    let (project, _) = stack.project_with_key(&["events:read"]).await;
+    let client = stack.db.pool().get().await?;
+    eprintln!("control: COPY of {total} rows into events…");
+    let started = Instant::now();
+    let mut copied = 0;
+    while copied < total && started.elapsed() < PHASE_LIMIT {
+        let rows = COPY_CHUNK.min(total - copied);
+        let mut csv = String::with_capacity(rows as usize * 160);
+        for i in copied..copied + rows {
+            csv.push_str(&format!(
+                "{project},{},1,checkout_completed,now,now,bench,user-{},\"{{\"\"plan\"\": \"\"pro\"\", \"\"amount\"\": 42, \"\"n\"\": {i}}}\"\n",
+                uuid::Uuid::now_v7(),
+                i % 5_000
+            ));
+        }
+        let sink = client
+            .copy_in(
+                "COPY events (project_id, event_id, kind, type, occurred_at, received_at, \
+                 service, user_id, properties) FROM STDIN (FORMAT csv)",
+            )
+            .await?;
+        futures::pin_mut!(sink);
+        sink.send(bytes::Bytes::from(csv)).await?;
+        sink.finish().await?;
+        copied += rows;
+    }
+    Ok((copied, started.elapsed()))
+}
+
 /// The processor benchmark.
 pub async fn bench_processor(memory: bool) -> anyhow::Result<()> {
     let total = backlog_events();
@@ -157,18 +196,22 @@ pub async fn bench_processor(memory: bool) -> anyhow::Result<()> {
     let (mut last_records, mut last_at) = (0i64, started);
     let mut lag = i64::MAX;
     let limit = DRAIN_TIME.min(PHASE_LIMIT);
+    let mut progress_at = started;
     while started.elapsed() < limit && lag > 0 {
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        // Read every second (the end of the drain counts), print every 5 s.
+        tokio::time::sleep(Duration::from_secs(1)).await;
         let (records, now_lag) = stored_records(&mut processor, &key).await?;
         lag = now_lag;
         let now = Instant::now();
-        eprintln!(
-            "  drain: {} events stored, {:.0}/s over the last interval, lag {} records",
-            records * EVENTS_PER_RECORD as i64,
-            (records - last_records) as f64 * EVENTS_PER_RECORD as f64
-                / (now - last_at).as_secs_f64(),
-            lag
-        );
+        if now - progress_at >= Duration::from_secs(5) || lag == 0 {
+            eprintln!(
+                "  drain: {} events stored, {:.0}/s so far, lag {} records",
+                records * EVENTS_PER_RECORD as i64,
+                records as f64 * EVENTS_PER_RECORD as f64 / (now - started).as_secs_f64(),
+                lag
+            );
+            progress_at = now;
+        }
         (last_records, last_at) = (records, now);
     }
     let elapsed = last_at - started;
@@ -190,6 +233,14 @@ pub async fn bench_processor(memory: bool) -> anyhow::Result<()> {
     while stored_records(&mut processor, &key).await?.1 > 0 {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+
+    let (copied, copy_time) = copy_control(&stack, total).await?;
+    let copy_rate = copied as f64 / copy_time.as_secs_f64();
+    println!(
+        "| control: PostgreSQL `COPY` of {copied} such rows into `events` (another project; no ids, rollups or users) | {:.1} s = **{copy_rate:.0} rows/s**; the drain stored **{:.2}×** that |",
+        copy_time.as_secs_f64(),
+        stored as f64 / elapsed.as_secs_f64() / copy_rate
+    );
 
     let ingest = stack.spawn_ingest(&["--rate-limit-events", "0"]).await;
     let channels = vec![Channel::from_shared(url(ingest))?.connect().await?];
