@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use boost_kafka::KafkaArgs;
+use boost_kafka::{KafkaArgs, producer::MAX_RECORD_BYTES};
 use boost_server::config::{AuthClientArgs, GrpcArgs, TelemetryArgs, parse_millis};
 use boost_server::service::ServiceConfig;
 use boost_storage::redis::RedisArgs;
@@ -37,6 +37,15 @@ pub struct Config {
         default_value_t = 4096
     )]
     pub producer_queue: usize,
+    /// Encoded event bytes the producer may hold, queued or in flight, all
+    /// partitions together; beyond that callers get RESOURCE_EXHAUSTED
+    /// (buffer full) with RetryInfo at once. Bounds ingest's memory.
+    #[arg(
+        long = "producer-queue-bytes",
+        env = "BOOST_INGEST_PRODUCER_QUEUE_BYTES",
+        default_value_t = 16 * 1024 * 1024
+    )]
+    pub producer_queue_bytes: usize,
     /// Events one project may send per rate-limit window; 0 turns limiting off.
     #[arg(
         long = "rate-limit-events",
@@ -128,6 +137,12 @@ impl ServiceConfig for Config {
         }
         if !(1..=1_000_000).contains(&self.producer_queue) {
             return Err("BOOST_INGEST_PRODUCER_QUEUE must be between 1 and 1000000".into());
+        }
+        // At least one largest record, so any single batch can go through.
+        if !(MAX_RECORD_BYTES..=1 << 40).contains(&self.producer_queue_bytes) {
+            return Err(format!(
+                "BOOST_INGEST_PRODUCER_QUEUE_BYTES must be between {MAX_RECORD_BYTES} and 2^40"
+            ));
         }
         if self.rate_limit_window < Duration::from_secs(1) {
             return Err("BOOST_INGEST_RATE_LIMIT_WINDOW_MS must be at least 1000".into());

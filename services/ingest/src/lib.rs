@@ -22,7 +22,7 @@ pub mod validate;
 
 use std::{future::Future, sync::Arc};
 
-use boost_kafka::{Producer, client};
+use boost_kafka::{Producer, QueueLimits, client};
 use boost_proto::ingest::v1::ingest_service_server::IngestServiceServer;
 use boost_server::{
     auth::{AuthLayer, Authenticator, Scope, ScopeRules},
@@ -46,7 +46,11 @@ pub async fn run(
     let kafka = client::connect(&config.kafka, "boost-ingest").await?;
     client::ensure_topic(&kafka, &config.kafka).await?;
     let tracker = TaskTracker::new();
-    let producer = Producer::start(&kafka, &config.kafka, config.producer_queue, &tracker).await?;
+    let limits = QueueLimits {
+        batches: config.producer_queue,
+        bytes: config.producer_queue_bytes,
+    };
+    let producer = Producer::start(&kafka, &config.kafka, limits, &tracker).await?;
     let redis = boost_storage::redis::client(&config.redis)?;
     let dedup = dedup::Dedup::new(redis.clone(), config.dedup_window);
     let limiter = rate_limit::RateLimiter::new(

@@ -33,7 +33,7 @@ pub mod retention;
 
 use std::{future::Future, sync::Arc};
 
-use boost_kafka::{Producer, client};
+use boost_kafka::{Producer, QueueLimits, client};
 use boost_proto::processor::v1::{
     dead_letter_service_server::DeadLetterServiceServer,
     processor_service_server::ProcessorServiceServer,
@@ -96,7 +96,11 @@ pub async fn run(
 
     let tracker = TaskTracker::new();
     // Replays are rare and small: a short queue per partition is plenty.
-    let producer = Producer::start(&kafka, &config.kafka, 64, &tracker).await?;
+    let limits = QueueLimits {
+        batches: 64,
+        bytes: 16 * 1024 * 1024,
+    };
+    let producer = Producer::start(&kafka, &config.kafka, limits, &tracker).await?;
     let letters = dead_letters::DeadLetters::new(pool.clone(), producer);
     let progress = Arc::new(progress::Progress::new(config.stall_after));
     let consumer = Arc::new(consumer::Consumer {

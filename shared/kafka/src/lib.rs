@@ -13,5 +13,5 @@ pub mod producer;
 pub mod record;
 
 pub use config::KafkaArgs;
-pub use producer::{ProduceError, Producer};
+pub use producer::{ProduceError, Producer, QueueLimits};
 pub use rskafka;

@@ -11,6 +11,11 @@
 //! record**: the default broker's cost is per record, so concurrent
 //! single-event calls sharing a record is what makes them fast.
 //!
+//! What waits is bounded twice: batches per partition queue and encoded bytes
+//! held by the whole producer, queued or in flight ([`QueueLimits`]). A
+//! batch that finds either full is refused at once with
+//! [`ProduceError::BufferFull`], so memory stays bounded whatever callers send.
+//!
 //! Each batch carries its sender's trace context (the span current at
 //! [`Producer::send_to`]) into its record's headers; see [`crate::record`].
 
@@ -26,7 +31,7 @@ use rskafka::{
     },
     record::Record,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
 use crate::{
@@ -39,6 +44,16 @@ const MAX_REQUEST_BYTES: usize = 256 * 1024;
 /// Upper bound of one Kafka record, merged here or split by ingest before
 /// it: the one record size limit of Boost.
 pub const MAX_RECORD_BYTES: usize = 128 * 1024;
+
+/// How much one producer holds before it refuses batches with
+/// [`ProduceError::BufferFull`].
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    /// Batches queued per partition.
+    pub batches: usize,
+    /// Encoded batch bytes queued or in flight, all partitions together.
+    pub bytes: usize,
+}
 
 /// Why a record was not acknowledged.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -68,6 +83,9 @@ pub struct Ack {
 
 struct Job {
     batch: EventBatchRecord,
+    /// This batch's share of [`QueueLimits::bytes`], given back once the
+    /// broker answered for it.
+    bytes: Option<OwnedSemaphorePermit>,
     /// The sender's trace context, for the record's headers.
     trace: TraceHeaders,
     reply: oneshot::Sender<Result<i64, ProduceError>>,
@@ -78,24 +96,26 @@ struct Job {
 pub struct Producer {
     /// One queue per partition, indexed by partition number.
     queues: Arc<[mpsc::Sender<Job>]>,
+    /// Encoded bytes the producer may still take ([`QueueLimits::bytes`]).
+    bytes: Arc<Semaphore>,
 }
 
 impl Producer {
     /// Opens every partition of the topic and starts their tasks on `tracker`,
-    /// compressing with `args.compression`. Each partition queues at most `queue_capacity` batches; beyond that
-    /// callers get [`ProduceError::BufferFull`] at once.
+    /// compressing with `args.compression` and holding at most `limits`;
+    /// beyond them callers get [`ProduceError::BufferFull`] at once.
     /// The tasks end once every clone of the producer is dropped and their
     /// queues are drained.
     pub async fn start(
         client: &Client,
         args: &KafkaArgs,
-        queue_capacity: usize,
+        limits: QueueLimits,
         tracker: &TaskTracker,
     ) -> Result<Self, KafkaError> {
         let mut queues = Vec::with_capacity(args.partitions as usize);
         for partition in 0..args.partitions {
             let partition_client = partition_client(client, &args.topic, partition).await?;
-            let (sender, receiver) = mpsc::channel(queue_capacity);
+            let (sender, receiver) = mpsc::channel(limits.batches);
             tracker.spawn(run_partition(
                 partition_client,
                 receiver,
@@ -105,6 +125,9 @@ impl Producer {
         }
         Ok(Self {
             queues: queues.into(),
+            bytes: Arc::new(Semaphore::new(
+                limits.bytes.min(Semaphore::MAX_PERMITS),
+            )),
         })
     }
 
@@ -123,11 +146,18 @@ impl Producer {
         batch: EventBatchRecord,
         deadline: Duration,
     ) -> Result<Ack, ProduceError> {
+        let size = u32::try_from(batch.encoded_len()).unwrap_or(u32::MAX);
+        let bytes = self
+            .bytes
+            .clone()
+            .try_acquire_many_owned(size)
+            .map_err(|_| ProduceError::BufferFull)?;
         let (reply, answer) = oneshot::channel();
         let trace = boost_server::trace_context::current_headers();
         self.queues[partition as usize]
             .try_send(Job {
                 batch,
+                bytes: Some(bytes),
                 trace,
                 reply,
             })
@@ -135,6 +165,7 @@ impl Producer {
                 mpsc::error::TrySendError::Full(_) => ProduceError::BufferFull,
                 mpsc::error::TrySendError::Closed(_) => ProduceError::Stopped,
             })?;
+        metrics::gauge!(QUEUE_BYTES).increment(f64::from(size));
         match tokio::time::timeout(deadline, answer).await {
             Ok(Ok(result)) => result.map(|offset| Ack { partition, offset }),
             Ok(Err(_)) => Err(ProduceError::Stopped),
@@ -150,6 +181,9 @@ const PRODUCED_BYTES: &str = "boost_kafka_produced_bytes_total";
 /// How full a partition's producer queue was when a request went out (0..1),
 /// by `partition`; at 1 callers get "buffer full".
 const QUEUE_FILL: &str = "boost_kafka_producer_queue_fill";
+/// Encoded batch bytes the producer holds, queued or in flight (bounded by
+/// [`QueueLimits::bytes`]).
+const QUEUE_BYTES: &str = "boost_kafka_producer_queue_bytes";
 
 /// Owns one partition client: takes what is queued, merges it into records,
 /// produces them as one request, answers every waiting caller.
@@ -174,6 +208,8 @@ async fn run_partition(
         // Fill of this partition's queue at the moment a request goes out.
         metrics::gauge!(QUEUE_FILL, "partition" => partition.to_string())
             .set(queue.len() as f64 / queue.max_capacity().max(1) as f64);
+        let held: Vec<OwnedSemaphorePermit> =
+            jobs.iter_mut().filter_map(|job| job.bytes.take()).collect();
         let (records, replies) = merge(jobs);
         let count = records.len();
         let produced = std::time::Instant::now();
@@ -196,6 +232,9 @@ async fn run_partition(
                 }
             }
         }
+        let released: usize = held.iter().map(OwnedSemaphorePermit::num_permits).sum();
+        drop(held);
+        metrics::gauge!(QUEUE_BYTES).decrement(released as f64);
     }
     tracing::debug!(partition, "producer task stopped");
 }
@@ -211,6 +250,7 @@ fn merge(jobs: Vec<Job>) -> (Vec<Record>, Vec<Vec<Reply>>) {
         batch,
         trace,
         reply,
+        ..
     } in jobs
     {
         match merged.last_mut() {
@@ -251,6 +291,7 @@ mod tests {
         (
             Job {
                 batch,
+                bytes: None,
                 trace: TraceHeaders::new(),
                 reply,
             },

@@ -480,6 +480,64 @@ async fn test_full_buffer_is_resource_exhausted_fast() {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_producer_byte_bound_refuses_at_once() {
+    use boost_proto::json::json_to_struct;
+    use boost_testkit::stack::url;
+
+    let mut stack = Stack::start().await;
+    // Room for 4 of the ~30 KB events below, whatever the batch count.
+    let small = stack
+        .spawn_ingest(&["--producer-queue-bytes", "131072"])
+        .await;
+    let (_, key) = stack.project_with_key(&["events:write"]).await;
+    let ingest = IngestServiceClient::connect(url(small))
+        .await
+        .expect("connect");
+    stack.broker.kill();
+
+    let blob = "x".repeat(30_000);
+    let calls: Vec<_> = (0..16)
+        .map(|_| {
+            let mut ingest = ingest.clone();
+            let key = key.clone();
+            let properties = Some(json_to_struct(&serde_json::json!({ "blob": blob })));
+            tokio::spawn(async move {
+                let asked = Instant::now();
+                let answer = track(
+                    &mut ingest,
+                    &key,
+                    Event {
+                        properties,
+                        ..event("large")
+                    },
+                )
+                .await;
+                (answer.err(), asked.elapsed())
+            })
+        })
+        .collect();
+    let (mut exhausted, mut unavailable) = (0, 0);
+    for call in calls {
+        let (status, took) = call.await.expect("call");
+        let status = status.expect("nothing is accepted with the broker down");
+        match status.code() {
+            Code::ResourceExhausted => {
+                exhausted += 1;
+                assert!(took < Duration::from_secs(1), "refused after {took:?}");
+                assert!(status.get_error_details().quota_failure().is_some());
+            }
+            Code::Unavailable => unavailable += 1,
+            other => panic!("unexpected {other:?}: {status:?}"),
+        }
+    }
+    assert!(
+        unavailable <= 4,
+        "{unavailable} waited for the broker: more than 131,072 bytes were held"
+    );
+    assert_eq!(exhausted + unavailable, 16);
+}
+
 #[tokio::test]
 async fn test_telemetry_kinds_round_trip_and_bad_bodies_are_named() {
     use boost_proto::{
