@@ -8,6 +8,8 @@ trap '"$ROOT/deploy/local/stop-deps.sh"' EXIT
 
 cd "$ROOT"
 cargo build --release -p boost-testkit --bin boost-bench
+# Every figure is also appended to target/bench/results.jsonl under this run.
+export BENCH_RUN=${BENCH_RUN:-$(date -u +%Y%m%dT%H%M%SZ)}
 for bench in ${BENCH:-auth ingest}; do
     say "benchmark: $bench"
     case $bench in
@@ -19,6 +21,10 @@ for bench in ${BENCH:-auth ingest}; do
             # the processor processes it starts are built beside it
             cargo build --release -p boost-testkit --bin boost-test-processor
             BOOST_LOG=warn target/release/boost-bench processors ;;
+        memory)
+            # the services run as the release binaries `make run` starts
+            cargo build --release --bins
+            BOOST_LOG=warn target/release/boost-bench memory ;;
         ingest-memory) BOOST_LOG=warn target/release/boost-bench ingest memory ;;
         processor-memory) BOOST_LOG=warn target/release/boost-bench processor memory ;;
         sdk)
@@ -35,3 +41,5 @@ for bench in ${BENCH:-auth ingest}; do
         *) BOOST_LOG=warn target/release/boost-bench "$bench" ;;
     esac
 done
+# The latest run of every bench, drawn (README "Benchmarks" shows a copy: docs/bench.svg).
+target/release/boost-bench chart target/bench/results.jsonl target/bench/chart.svg

@@ -112,6 +112,29 @@ impl ServiceProcess {
         Duration::from_millis(total * 10)
     }
 
+    /// Peak and current resident memory in bytes (`VmHWM` and `VmRSS` from
+    /// `/proc`): what a benchmark reports as the process's memory under
+    /// load. Zeros once the process is gone.
+    pub fn resident_memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let kib = |field: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(field))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+                .unwrap_or(0)
+                * 1024
+        };
+        (kib("VmHWM:"), kib("VmRSS:"))
+    }
+
     /// Sends `signal` (e.g. `STOP`, `CONT`) with `kill(1)`: a stopped
     /// process keeps its sockets but runs nothing until continued.
     pub fn signal(&self, signal: &str) {
@@ -249,7 +272,7 @@ impl Stack {
     }
 
     /// Flags of a processor instance of this stack.
-    fn processor_args(&self) -> Vec<String> {
+    pub fn processor_args(&self) -> Vec<String> {
         vec![
             "--kafka-brokers".into(),
             self.broker.address.clone(),
@@ -470,7 +493,7 @@ pub async fn spawn_ingest(
 }
 
 /// Flags of an ingest instance on the given auth, broker and Redis.
-fn ingest_args(auth: SocketAddr, broker: &TestBroker, redis: &TestRedis) -> Vec<String> {
+pub fn ingest_args(auth: SocketAddr, broker: &TestBroker, redis: &TestRedis) -> Vec<String> {
     vec![
         "--redis-url".into(),
         redis.url.clone(),
@@ -486,7 +509,7 @@ fn ingest_args(auth: SocketAddr, broker: &TestBroker, redis: &TestRedis) -> Vec<
 }
 
 /// Flags of a query instance on the given auth and database.
-fn query_args(auth: SocketAddr, db: &TestDatabase) -> Vec<String> {
+pub fn query_args(auth: SocketAddr, db: &TestDatabase) -> Vec<String> {
     vec![
         "--auth-url".into(),
         url(auth),
@@ -496,10 +519,39 @@ fn query_args(auth: SocketAddr, db: &TestDatabase) -> Vec<String> {
 }
 
 /// A service process's command line: `binary`, its flags, `--listen addr`.
-fn command(binary: &str, args: &[String], addr: SocketAddr) -> std::process::Command {
+pub fn command(binary: &str, args: &[String], addr: SocketAddr) -> std::process::Command {
     let mut command = std::process::Command::new(binary);
     command.args(args).args(["--listen", &addr.to_string()]);
     command
+}
+
+/// Flags of an edge in front of the given services.
+pub fn edge_args(auth: SocketAddr, ingest: SocketAddr, query: SocketAddr) -> Vec<String> {
+    vec![
+        "--auth-url".into(),
+        url(auth),
+        "--ingest-url".into(),
+        url(ingest),
+        "--query-url".into(),
+        url(query),
+    ]
+}
+
+/// Flags of an auth instance on `db` and `redis`, with the stack's admin
+/// token and JWT secret.
+pub fn auth_args(db: &TestDatabase, redis: &TestRedis) -> Vec<String> {
+    vec![
+        "--admin-token".into(),
+        ADMIN_TOKEN.into(),
+        "--jwt-secret".into(),
+        JWT_SECRET.into(),
+        "--database-url".into(),
+        db.url.clone(),
+        "--database-migrate".into(),
+        "false".into(),
+        "--redis-url".into(),
+        redis.url.clone(),
+    ]
 }
 
 /// Starts an edge on `listener` in front of the given services.
@@ -511,14 +563,7 @@ fn spawn_edge(
     shutdown: &CancellationToken,
     extra: &[&str],
 ) {
-    let mut args: Vec<String> = vec![
-        "--auth-url".into(),
-        url(auth),
-        "--ingest-url".into(),
-        url(ingest),
-        "--query-url".into(),
-        url(query),
-    ];
+    let mut args = edge_args(auth, ingest, query);
     args.extend(extra.iter().map(|a| a.to_string()));
     let config: boost_edge::Config = parse("edge", &args);
     let token = shutdown.clone();
@@ -532,21 +577,7 @@ pub async fn spawn_auth(
     shutdown: &CancellationToken,
 ) -> SocketAddr {
     let (listener, addr) = bind().await;
-    let config: boost_auth::Config = parse(
-        "auth",
-        &[
-            "--admin-token".into(),
-            ADMIN_TOKEN.into(),
-            "--jwt-secret".into(),
-            JWT_SECRET.into(),
-            "--database-url".into(),
-            db.url.clone(),
-            "--database-migrate".into(),
-            "false".into(),
-            "--redis-url".into(),
-            redis.url.clone(),
-        ],
-    );
+    let config: boost_auth::Config = parse("auth", &auth_args(db, redis));
     let token = shutdown.clone();
     tokio::spawn(async move { boost_auth::run(config, listener, token.cancelled_owned()).await });
     addr

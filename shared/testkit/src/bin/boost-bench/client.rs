@@ -12,7 +12,7 @@ use boost_proto::{
 };
 use boost_testkit::{Stack, TestBroker, stack::url};
 
-use crate::ingest::bench_event;
+use crate::{ingest::bench_event, results};
 
 /// Events per phase.
 const EVENTS: u64 = 200_000;
@@ -94,6 +94,13 @@ pub async fn bench_client() -> anyhow::Result<()> {
     println!("| phase | events | events/s | ratio to control |");
     println!("|---|---|---|---|");
     println!("| bare IngestBatch calls (control) | {sent} | {control:.0} | 1.00 |");
+    results::record(
+        "bare IngestBatch calls (control)",
+        "accepted",
+        "events/s",
+        control,
+    );
+    results::record("boost-client batcher", "queued", "events/s", rate);
     println!(
         "| boost-client track → batcher | {queued} (delivered {}, dropped {}) | {rate:.0} | {:.2} |",
         stats.delivered(),

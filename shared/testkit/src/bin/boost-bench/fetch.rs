@@ -25,6 +25,8 @@ use boost_kafka::{
 };
 use boost_testkit::{TestBroker, broker::tansu_binary};
 
+use crate::results;
+
 /// Bytes of each record's value, about one packed event.
 const RECORD_BYTES: usize = 300;
 /// Records sent per produce request while filling the partition.
@@ -68,6 +70,12 @@ pub async fn bench_fetch() -> anyhow::Result<()> {
             returned = records.len();
         }
         latencies.sort();
+        results::record(
+            &format!("64 KiB fetch, {backlog} records behind"),
+            "p50",
+            "ms",
+            ms(latencies[FETCHES / 2]),
+        );
         println!(
             "| {backlog} | {FETCHES} | {returned} | {:.1} | {:.1} |",
             ms(latencies[FETCHES / 2]),
@@ -129,6 +137,12 @@ async fn drain(partition: &PartitionClient, end: i64, max_bytes: i32) -> anyhow:
         );
     }
     latencies.sort();
+    results::record(
+        &format!("drain by {} KiB fetches", max_bytes / 1024),
+        "records",
+        "events/s",
+        offset as f64 / elapsed.as_secs_f64(),
+    );
     println!(
         "| {} KiB | {} | {:.0} | {:.1} | {:.0} |",
         max_bytes / 1024,

@@ -22,7 +22,7 @@ use boost_testkit::{Stack, TestBroker, stack::url};
 use hdrhistogram::Histogram;
 use tonic::transport::Channel;
 
-use crate::{PHASE_LIMIT, histogram, report, with_key};
+use crate::{PHASE_LIMIT, histogram, report_as, results, with_key};
 
 /// Concurrent callers per phase; `BENCH_BATCH_CALLERS` / `BENCH_TRACK_CALLERS` override.
 fn callers(var: &str, default: usize) -> usize {
@@ -64,7 +64,7 @@ pub(crate) struct Outcome {
     /// Wall time.
     pub(crate) elapsed: Duration,
     /// Requests that failed.
-    errors: u64,
+    pub(crate) errors: u64,
 }
 
 impl Outcome {
@@ -191,7 +191,10 @@ pub(crate) async fn drive(label: &str, channels: &[Channel], key: &str, load: Lo
 }
 
 fn print(name: &str, o: &Outcome) {
-    report(name, &o.latency, o.elapsed);
+    // "Track at half load (2141/s)" is recorded as "Track at half load".
+    let phase = name.split(" (").next().unwrap_or(name);
+    report_as(name, phase, &o.latency, o.elapsed);
+    results::record(phase, "accepted", "events/s", o.rate());
     println!(
         "|   → {:<30} | events/s: {:>9.0} | failed requests: {} |",
         "accepted",
@@ -286,6 +289,12 @@ pub async fn bench_ingest(memory: bool) -> anyhow::Result<()> {
         "bare rskafka, 500 records/request",
         elapsed.as_secs_f64(),
         records as f64 / elapsed.as_secs_f64()
+    );
+    results::record(
+        "bare rskafka producer (control)",
+        "records",
+        "events/s",
+        records as f64 / elapsed.as_secs_f64(),
     );
     drop(raw_broker);
 

@@ -17,6 +17,9 @@
 //! partition against the backlog behind it, and drain rates per fetch size
 //! (the broker's read path on its own).
 //!
+//! `boost-bench memory` — each service's peak resident memory (`/proc`
+//! VmHWM) as its own OS process under batch, Track and query load.
+//!
 //! `boost-bench client` — events/s through `boost-client`'s batcher beside
 //! bare IngestBatch calls from the same process (the SDK benchmarks' Rust
 //! row; `BENCH=sdk make bench` adds Python and Node).
@@ -29,14 +32,20 @@
 //! validated keys), plus throughput with concurrent callers. Every loop is
 //! bounded in count and time and talks only to 127.0.0.1.
 //!
+//! `boost-bench chart [RESULTS] [SVG]` — draws the figures every bench
+//! appends to `target/bench/results.jsonl` (see `results`) as an SVG.
+//!
 //! Needs PostgreSQL (`BOOST_DATABASE_URL`), redis-server and nothing else;
 //! `make bench` provides them. Run in release mode.
 
+mod chart;
 mod client;
 mod fetch;
 mod ingest;
+mod memory;
 mod processor;
 mod query;
+mod results;
 mod telemetry;
 
 use std::time::{Duration, Instant};
@@ -76,8 +85,17 @@ pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds")
 }
 
+/// Prints one latency row (µs) and records its p50 and p99.
 pub(crate) fn report(name: &str, h: &Histogram<u64>, elapsed: Duration) {
+    report_as(name, name, h, elapsed);
+}
+
+/// Like [`report`], recording the figures under `phase` (the row's name
+/// without a measured pace, so one phase of two runs stays one phase).
+pub(crate) fn report_as(name: &str, phase: &str, h: &Histogram<u64>, elapsed: Duration) {
     let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    results::record(phase, "p50", "ms", us(0.5) / 1000.0);
+    results::record(phase, "p99", "ms", us(0.99) / 1000.0);
     println!(
         "| {name:<34} | {:>7} | {:>7.3} | {:>7.3} | {:>7.3} | {:>7.3} | {:>9.0} |",
         h.len(),
@@ -240,22 +258,35 @@ pub(crate) fn sibling(name: &str) -> anyhow::Result<std::path::PathBuf> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let what = std::env::args().nth(1).unwrap_or_else(|| "auth".into());
+    let memory = std::env::args().nth(2).as_deref() == Some("memory");
+    if what != "chart" {
+        results::start(&what, memory);
+    }
     match what.as_str() {
         "auth" => bench_auth().await,
-        "ingest" => {
-            ingest::bench_ingest(std::env::args().nth(2).as_deref() == Some("memory")).await
-        }
+        "ingest" => ingest::bench_ingest(memory).await,
         "query" => query::bench_query().await,
         "client" => client::bench_client().await,
         "telemetry" => telemetry::bench_telemetry().await,
-        "processor" => {
-            processor::bench_processor(std::env::args().nth(2).as_deref() == Some("memory")).await
-        }
+        "processor" => processor::bench_processor(memory).await,
         "processors" => processor::bench_processors().await,
         "fetch" => fetch::bench_fetch().await,
+        "memory" => memory::bench_memory().await,
+        "chart" => {
+            let arg = |n: usize, default: std::path::PathBuf| {
+                std::env::args_os()
+                    .nth(n)
+                    .map(Into::into)
+                    .unwrap_or(default)
+            };
+            chart::chart(
+                &arg(2, results::path()),
+                &arg(3, "target/bench/chart.svg".into()),
+            )
+        }
         other => {
             anyhow::bail!(
-                "unknown benchmark {other:?}; available: auth, ingest [memory], query, processor [memory], processors, fetch, client, telemetry"
+                "unknown benchmark {other:?}; available: auth, ingest [memory], query, processor [memory], processors, fetch, memory, client, telemetry, chart [RESULTS] [SVG]"
             )
         }
     }

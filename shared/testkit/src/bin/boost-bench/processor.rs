@@ -36,7 +36,7 @@ use tonic::transport::Channel;
 use crate::{
     PHASE_LIMIT,
     ingest::{Load, bench_event, drive},
-    with_key,
+    results, with_key,
 };
 
 /// Events per Kafka record in the backlog (ingest packs up to 128 KiB).
@@ -116,7 +116,7 @@ async fn fill_backlog(stack: &Stack, project: uuid::Uuid, total: u64) -> anyhow:
 }
 
 /// Sum of the processor's stored offsets (records stored) and its lag.
-async fn stored_records(
+pub(crate) async fn stored_records(
     processor: &mut ProcessorServiceClient<Channel>,
     key: &str,
 ) -> anyhow::Result<(i64, i64)> {
@@ -229,6 +229,12 @@ pub async fn bench_processor(memory: bool) -> anyhow::Result<()> {
             " (backlog drained)"
         }
     );
+    results::record(
+        "drain",
+        "stored",
+        "events/s",
+        stored as f64 / elapsed.as_secs_f64(),
+    );
     // The rest of the backlog first: its records are seconds old.
     while stored_records(&mut processor, &key).await?.1 > 0 {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -236,6 +242,7 @@ pub async fn bench_processor(memory: bool) -> anyhow::Result<()> {
 
     let (copied, copy_time) = copy_control(&stack, total).await?;
     let copy_rate = copied as f64 / copy_time.as_secs_f64();
+    results::record("PostgreSQL COPY (control)", "rows", "events/s", copy_rate);
     println!(
         "| control: PostgreSQL `COPY` of {copied} such rows into `events` (another project; no ids, rollups or users) | {:.1} s = **{copy_rate:.0} rows/s**; the drain stored **{:.2}×** that |",
         copy_time.as_secs_f64(),
@@ -263,6 +270,9 @@ pub async fn bench_processor(memory: bool) -> anyhow::Result<()> {
             .get_status(with_key(&key, GetStatusRequest {}))
             .await?
             .into_inner();
+        let phase = format!("freshness at {rate:.0} events/s");
+        results::record(&phase, "p50", "ms", status.freshness_p50_ms as f64);
+        results::record(&phase, "p95", "ms", status.freshness_p95_ms as f64);
         println!(
             "| freshness at {rate:.0} events/s for {} s ({:.0} accepted/s) | p50 {} ms, **p95 {} ms**, max {} ms over {} records |",
             STEADY_TIME.as_secs(),
@@ -376,6 +386,7 @@ pub async fn bench_processors() -> anyhow::Result<()> {
     println!("| processors | stored events/s | vs 1 |");
     println!("|---|---|---|");
     for (count, rate) in &rows {
+        results::record(&format!("{count} processors"), "stored", "events/s", *rate);
         println!("| {count} | {rate:.0} | {:.2} |", rate / base);
     }
     if let Some(takeover) = takeover {

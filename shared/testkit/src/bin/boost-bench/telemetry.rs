@@ -20,7 +20,7 @@ use tonic::transport::Channel;
 
 use crate::{
     ingest::{Load, drive},
-    sibling,
+    results, sibling,
 };
 
 /// Rounds over every configuration; each row reports its median.
@@ -168,6 +168,13 @@ pub async fn bench_telemetry() -> anyhow::Result<()> {
         let row = &rates[name];
         let (track, batch) = (median(&row.track), median(&row.batch));
         let (track_cpu, batch_cpu) = (median(&row.track_cpu), median(&row.batch_cpu));
+        results::record(&format!("Track, {name}"), "accepted", "events/s", track);
+        results::record(
+            &format!("IngestBatch x100, {name}"),
+            "accepted",
+            "events/s",
+            batch,
+        );
         println!(
             "| {name:<24} | {track:>14.0} | {:>10.3} | {track_cpu:>19.1} | {:>10.3} | {batch:>25.0} | {:>10.3} | {batch_cpu:>19.2} | {:>10.3} | {:>14} |",
             track / track_control,
