@@ -1,6 +1,7 @@
 //! `boost-bench query`: loads 10 million events into one project (bulk SQL,
 //! with progress), derives rollups and users as the processor would, then
-//! measures the query RPCs through gRPC.
+//! measures the query RPCs through gRPC, one call at a time and then from
+//! 1 and 10 concurrent clients with ingest at half load beside them.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -17,7 +18,11 @@ use hdrhistogram::Histogram;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
-use crate::{PHASE_LIMIT, histogram, with_key};
+use crate::{
+    PHASE_LIMIT, histogram,
+    ingest::{Load, drive},
+    results, with_key,
+};
 
 /// Events loaded, spread evenly over the last 30 days.
 const EVENTS: i64 = 10_000_000;
@@ -150,6 +155,8 @@ where
         h.record(t.elapsed().as_nanos() as u64)?;
     }
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1e6;
+    results::record(name, "p50", "ms", ms(0.5));
+    results::record(name, "p95", "ms", ms(0.95));
     println!(
         "| {name:<46} | {:>5} | {:>7.2} | {:>7.2} | {:>7.2} |",
         h.len(),
@@ -160,12 +167,183 @@ where
     Ok(h)
 }
 
+/// Concurrent clients of the concurrency phase, and calls each makes.
+const CLIENTS: usize = 10;
+const CALLS_PER_CLIENT: usize = 20;
+
+/// The calls of the concurrency phase.
+#[derive(Clone, Copy)]
+enum Call {
+    FirstPage,
+    Aggregate(GroupBy),
+    Metrics,
+}
+
+impl Call {
+    fn name(self) -> &'static str {
+        match self {
+            Call::FirstPage => "ListEvents, first page (24 h)",
+            Call::Aggregate(GroupBy::Service) => "Aggregate 30 days by service",
+            Call::Aggregate(GroupBy::Type) => "Aggregate 30 days by type",
+            Call::Aggregate(_) => "Aggregate 30 days by day",
+            Call::Metrics => "GetMetrics",
+        }
+    }
+
+    async fn send(
+        self,
+        query: &mut QueryServiceClient<Channel>,
+        key: &str,
+        window: (SystemTime, SystemTime),
+    ) -> anyhow::Result<()> {
+        match self {
+            Call::FirstPage => {
+                query
+                    .list_events(with_key(key, ListEventsRequest::default()))
+                    .await?;
+            }
+            Call::Aggregate(group_by) => {
+                query
+                    .aggregate(with_key(
+                        key,
+                        AggregateRequest {
+                            start_time: Some(Timestamp::from(window.0)),
+                            end_time: Some(Timestamp::from(window.1)),
+                            group_by: group_by as i32,
+                            bucket: boost_proto::query::v1::Bucket::Day as i32,
+                            limit: 100,
+                            ..Default::default()
+                        },
+                    ))
+                    .await?;
+            }
+            Call::Metrics => {
+                query
+                    .get_metrics(with_key(key, GetMetricsRequest {}))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `clients` clients, each on its own connection, each sending `call`
+/// [`CALLS_PER_CLIENT`] times (bounded by [`PHASE_LIMIT`]); all latencies.
+async fn concurrent(
+    addr: std::net::SocketAddr,
+    key: &str,
+    call: Call,
+    clients: usize,
+    window: (SystemTime, SystemTime),
+) -> anyhow::Result<Histogram<u64>> {
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let mut query = QueryServiceClient::new(Channel::from_shared(url(addr))?.connect().await?);
+        let key = key.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut h = histogram();
+            let started = Instant::now();
+            for _ in 0..CALLS_PER_CLIENT {
+                if started.elapsed() > PHASE_LIMIT {
+                    break;
+                }
+                let t = Instant::now();
+                call.send(&mut query, &key, window).await?;
+                h.record(t.elapsed().as_nanos() as u64)?;
+            }
+            anyhow::Ok(h)
+        }));
+    }
+    let mut all = histogram();
+    for task in tasks {
+        all.add(task.await??)?;
+    }
+    Ok(all)
+}
+
+/// The concurrency phase: each call from 1 and from [`CLIENTS`] clients at
+/// once, while IngestBatch runs at half the rate it reached alone (the
+/// processor storing it into the same database).
+async fn bench_concurrency(
+    stack: &Stack,
+    key: &str,
+    window: (SystemTime, SystemTime),
+) -> anyhow::Result<()> {
+    let ingest = stack.spawn_ingest(&["--rate-limit-events", "0"]).await;
+    let channels = vec![Channel::from_shared(url(ingest))?.connect().await?];
+    let batch = Load {
+        callers: 32,
+        per_request: 100,
+        max_events: 2_000_000,
+        time: Duration::from_secs(10),
+        rate: None,
+    };
+    eprintln!("IngestBatch at full load for 10 s, to find half load…");
+    let full = drive("batch", &channels, key, batch).await;
+    let half_rate = full.rate() / 2.0;
+    let half = Load {
+        rate: Some(half_rate),
+        time: PHASE_LIMIT,
+        ..batch
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let background = {
+        let (channels, key, stop) = (channels.clone(), key.to_string(), stop.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                outcome = drive("batch half", &channels, &key, half) => Some(outcome),
+                () = stop.cancelled() => None,
+            }
+        })
+    };
+    println!(
+        "\nConcurrent clients, IngestBatch at {half_rate:.0} events/s beside them (half of {:.0}), ms\n",
+        full.rate()
+    );
+    println!("| call | clients | calls | p50 | p95 | max |");
+    println!("|---|---|---|---|---|---|");
+    let calls = [
+        Call::FirstPage,
+        Call::Aggregate(GroupBy::Service),
+        Call::Aggregate(GroupBy::Type),
+        Call::Aggregate(GroupBy::Time),
+        Call::Metrics,
+    ];
+    for call in calls {
+        for clients in [1, CLIENTS] {
+            let h = concurrent(stack.query, key, call, clients, window).await?;
+            let ms = |q: f64| h.value_at_quantile(q) as f64 / 1e6;
+            let phase = format!("{}, {clients} client(s), ingest at half load", call.name());
+            results::record(&phase, "p50", "ms", ms(0.5));
+            results::record(&phase, "p95", "ms", ms(0.95));
+            println!(
+                "| {} | {clients} | {} | {:.2} | {:.2} | {:.2} |",
+                call.name(),
+                h.len(),
+                ms(0.5),
+                ms(0.95),
+                h.max() as f64 / 1e6
+            );
+        }
+    }
+    stop.cancel();
+    if let Some(outcome) = background.await? {
+        eprintln!(
+            "  half load ended before the calls did ({:.0} events/s)",
+            outcome.rate()
+        );
+    }
+    Ok(())
+}
+
 /// The query benchmark.
 pub async fn bench_query() -> anyhow::Result<()> {
     let total = events_count();
     eprintln!("starting the stack and loading {total} events…");
     let stack = Stack::start().await;
-    let (project, key) = stack.project_with_key(&["events:read"]).await;
+    let (project, key) = stack
+        .project_with_key(&["events:read", "events:write"])
+        .await;
     load(&stack, project, total).await?;
     let channel = Channel::from_shared(url(stack.query))?.connect().await?;
     let mut query = QueryServiceClient::new(channel);
@@ -306,5 +484,6 @@ pub async fn bench_query() -> anyhow::Result<()> {
         }
     })
     .await?;
+    bench_concurrency(&stack, &key, (start, end)).await?;
     Ok(())
 }
