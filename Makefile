@@ -62,9 +62,9 @@ $(BUF):
 deps:
 	bash deploy/local/deps.sh
 
-## build: release binaries into target/release
+## build: the services' release binaries into target/release (what make run starts)
 build:
-	cargo build --release --bins
+	bash -c '. deploy/local/lib.sh && build_services'
 
 ## clean-data: stop private dependencies and delete .data
 clean-data:

@@ -65,6 +65,18 @@ tansu_bin() {
     echo "$TOOLS/bin/tansu"
 }
 
+# SERVICE_PACKAGES: the crates whose binaries `make run` starts (the five
+# services, boost-admin, boost-offsets, boost-retention); the test kit's
+# benchmark and test binaries are not built for a run.
+SERVICE_PACKAGES=(boost-auth boost-ingest boost-processor boost-query boost-edge)
+
+# build_services: release binaries of SERVICE_PACKAGES into target/release.
+build_services() {
+    local packages=()
+    for package in "${SERVICE_PACKAGES[@]}"; do packages+=(-p "$package"); done
+    cargo build --release --manifest-path "$ROOT/Cargo.toml" "${packages[@]}"
+}
+
 # ensure_debian_package PACKAGE PURPOSE HINT COMMAND...: installs Debian's
 # PACKAGE when one of the COMMANDs is missing (as root; otherwise says how,
 # with HINT).

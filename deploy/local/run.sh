@@ -4,10 +4,25 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+mkdir -p "$DATA/logs"
+# The services build while the dependencies are found or started (on a
+# fresh machine that includes building the broker): two cargo builds side
+# by side keep both cores busy through each one's single-crate stretches.
+say "building the services (release) in the background; log: $DATA/logs/build.log"
+build_services >"$DATA/logs/build.log" 2>&1 &
+BUILD_PID=$!
+trap 'kill "$BUILD_PID" 2>/dev/null || true' EXIT
 load_deps
-
-say "building the services (release)"
-cargo build --release --bins --manifest-path "$ROOT/Cargo.toml"
+while kill -0 "$BUILD_PID" 2>/dev/null; do
+    sleep 20
+    kill -0 "$BUILD_PID" 2>/dev/null \
+        && say "still building the services: $(grep -c Compiling "$DATA/logs/build.log") crates compiled so far"
+done
+if ! wait "$BUILD_PID"; then
+    tail -n 30 "$DATA/logs/build.log" >&2
+    die "building the services failed; full log in $DATA/logs/build.log"
+fi
+say "services built"
 BIN=$ROOT/target/release
 . "$ROOT/services/console/console.sh"
 console_build
