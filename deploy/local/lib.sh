@@ -57,7 +57,7 @@ tansu_bin() {
         echo "$TOOLS/bin/tansu"
         return
     fi
-    say "building the patched tansu broker $TANSU_VERSION ($TANSU_FEATURES) into $TOOLS (once per machine, ~15 minutes on 2 cores)"
+    say "building the patched tansu broker $TANSU_VERSION ($TANSU_FEATURES) into $TOOLS (once per machine, 15–28 minutes on 2 cores)"
     cargo install --locked --force --path "$ROOT/shared/vendor/tansu" --features "$TANSU_FEATURES" \
         --root "$TOOLS" --target-dir "$TOOLS/tansu-build" >&2 \
         || die "cargo install tansu failed"

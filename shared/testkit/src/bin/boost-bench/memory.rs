@@ -21,15 +21,12 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use boost_proto::{
     processor::v1::processor_service_client::ProcessorServiceClient,
-    query::v1::{
-        AggregateRequest, GetMetricsRequest, GroupBy, ListEventsRequest,
-        query_service_client::QueryServiceClient,
-    },
+    query::v1::{GroupBy, query_service_client::QueryServiceClient},
 };
 use boost_testkit::{
     Stack, free_port,
@@ -41,7 +38,8 @@ use crate::{
     PHASE_LIMIT,
     ingest::{Load, drive},
     processor::stored_records,
-    results, sibling, with_key,
+    query::Call,
+    results, sibling,
 };
 
 /// Length of each load phase.
@@ -78,37 +76,18 @@ async fn query_load(channels: &[Channel], key: &str, deadline: Instant) -> (u64,
         let (key, calls, failed) = (key.to_string(), calls.clone(), failed.clone());
         tasks.push(tokio::spawn(async move {
             let mut turn = client;
+            let window = (
+                SystemTime::now() - Duration::from_secs(30 * 86_400),
+                SystemTime::now(),
+            );
             while Instant::now() < deadline {
-                let ok = match turn % 4 {
-                    0 => query
-                        .list_events(with_key(&key, ListEventsRequest::default()))
-                        .await
-                        .is_ok(),
-                    1 => query
-                        .aggregate(with_key(
-                            &key,
-                            AggregateRequest {
-                                group_by: GroupBy::Type as i32,
-                                ..Default::default()
-                            },
-                        ))
-                        .await
-                        .is_ok(),
-                    2 => query
-                        .aggregate(with_key(
-                            &key,
-                            AggregateRequest {
-                                group_by: GroupBy::User as i32,
-                                ..Default::default()
-                            },
-                        ))
-                        .await
-                        .is_ok(),
-                    _ => query
-                        .get_metrics(with_key(&key, GetMetricsRequest {}))
-                        .await
-                        .is_ok(),
+                let call = match turn % 4 {
+                    0 => Call::FirstPage,
+                    1 => Call::Aggregate(GroupBy::Type),
+                    2 => Call::Aggregate(GroupBy::User),
+                    _ => Call::Metrics,
                 };
+                let ok = call.send(&mut query, &key, window).await.is_ok();
                 calls.fetch_add(1, Ordering::Relaxed);
                 if !ok {
                     failed.fetch_add(1, Ordering::Relaxed);

@@ -171,9 +171,10 @@ where
 const CLIENTS: usize = 10;
 const CALLS_PER_CLIENT: usize = 20;
 
-/// The calls of the concurrency phase.
+/// The calls of the concurrency phase (and of the memory bench's query
+/// load).
 #[derive(Clone, Copy)]
-enum Call {
+pub(crate) enum Call {
     FirstPage,
     Aggregate(GroupBy),
     Metrics,
@@ -185,12 +186,14 @@ impl Call {
             Call::FirstPage => "ListEvents, first page (24 h)",
             Call::Aggregate(GroupBy::Service) => "Aggregate 30 days by service",
             Call::Aggregate(GroupBy::Type) => "Aggregate 30 days by type",
+            Call::Aggregate(GroupBy::User) => "Aggregate 30 days by user",
             Call::Aggregate(_) => "Aggregate 30 days by day",
             Call::Metrics => "GetMetrics",
         }
     }
 
-    async fn send(
+    /// Sends the call once; `window` bounds an Aggregate.
+    pub(crate) async fn send(
         self,
         query: &mut QueryServiceClient<Channel>,
         key: &str,
