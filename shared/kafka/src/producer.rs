@@ -125,9 +125,7 @@ impl Producer {
         }
         Ok(Self {
             queues: queues.into(),
-            bytes: Arc::new(Semaphore::new(
-                limits.bytes.min(Semaphore::MAX_PERMITS),
-            )),
+            bytes: Arc::new(Semaphore::new(limits.bytes.min(Semaphore::MAX_PERMITS))),
         })
     }
 
