@@ -23,7 +23,7 @@ for bench in ${BENCH:-auth ingest}; do
             BOOST_LOG=warn target/release/boost-bench processors ;;
         memory)
             # the services run as the release binaries `make run` starts
-            cargo build --release --bins
+            build_services
             BOOST_LOG=warn target/release/boost-bench memory ;;
         ingest-memory) BOOST_LOG=warn target/release/boost-bench ingest memory ;;
         processor-memory) BOOST_LOG=warn target/release/boost-bench processor memory ;;

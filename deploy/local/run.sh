@@ -13,10 +13,13 @@ build_services >"$DATA/logs/build.log" 2>&1 &
 BUILD_PID=$!
 trap 'kill "$BUILD_PID" 2>/dev/null || true' EXIT
 load_deps
+waited=0
 while kill -0 "$BUILD_PID" 2>/dev/null; do
-    sleep 20
-    kill -0 "$BUILD_PID" 2>/dev/null \
-        && say "still building the services: $(grep -c Compiling "$DATA/logs/build.log") crates compiled so far"
+    sleep 1
+    waited=$((waited + 1))
+    if [ $((waited % 20)) -eq 0 ] && kill -0 "$BUILD_PID" 2>/dev/null; then
+        say "still building the services: $(grep -c Compiling "$DATA/logs/build.log") crates compiled so far"
+    fi
 done
 if ! wait "$BUILD_PID"; then
     tail -n 30 "$DATA/logs/build.log" >&2
