@@ -422,6 +422,31 @@ async fn test_stream_accounts_for_every_event() {
     assert_eq!(stored_ids(&stack, project).await.len(), 289);
 }
 
+/// Sends every event as its own Track, all at once; each call's error
+/// (`None` if accepted) and how long its answer took.
+async fn concurrent_tracks(
+    ingest: &IngestServiceClient<tonic::transport::Channel>,
+    key: &str,
+    events: Vec<Event>,
+) -> Vec<(Option<tonic::Status>, Duration)> {
+    let calls: Vec<_> = events
+        .into_iter()
+        .map(|event| {
+            let (mut ingest, key) = (ingest.clone(), key.to_string());
+            tokio::spawn(async move {
+                let asked = Instant::now();
+                let answer = track(&mut ingest, &key, event).await;
+                (answer.err(), asked.elapsed())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.expect("call"));
+    }
+    answers
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_full_buffer_is_resource_exhausted_fast() {
     use boost_testkit::stack::url;
@@ -436,28 +461,12 @@ async fn test_full_buffer_is_resource_exhausted_fast() {
 
     // 64 concurrent calls, one user so they share one partition whose queue holds 2.
     let started = Instant::now();
-    let calls: Vec<_> = (0..64)
-        .map(|_| {
-            let mut ingest = ingest.clone();
-            let key = key.clone();
-            tokio::spawn(async move {
-                let asked = Instant::now();
-                let answer = track(
-                    &mut ingest,
-                    &key,
-                    Event {
-                        user_id: "one-user".into(),
-                        ..event("flood")
-                    },
-                )
-                .await;
-                (answer.err(), asked.elapsed())
-            })
-        })
-        .collect();
+    let flood = Event {
+        user_id: "one-user".into(),
+        ..event("flood")
+    };
     let mut exhausted = 0;
-    for call in calls {
-        let (status, took) = call.await.expect("call");
+    for (status, took) in concurrent_tracks(&ingest, &key, vec![flood; 64]).await {
         let status = status.expect("nothing is accepted with the broker down");
         assert!(took < Duration::from_secs(5), "an answer took {took:?}");
         match status.code() {
@@ -496,30 +505,14 @@ async fn test_producer_byte_bound_refuses_at_once() {
         .expect("connect");
     stack.broker.kill();
 
-    let blob = "x".repeat(30_000);
-    let calls: Vec<_> = (0..16)
-        .map(|_| {
-            let mut ingest = ingest.clone();
-            let key = key.clone();
-            let properties = Some(json_to_struct(&serde_json::json!({ "blob": blob })));
-            tokio::spawn(async move {
-                let asked = Instant::now();
-                let answer = track(
-                    &mut ingest,
-                    &key,
-                    Event {
-                        properties,
-                        ..event("large")
-                    },
-                )
-                .await;
-                (answer.err(), asked.elapsed())
-            })
-        })
-        .collect();
+    let large = Event {
+        properties: Some(json_to_struct(
+            &serde_json::json!({ "blob": "x".repeat(30_000) }),
+        )),
+        ..event("large")
+    };
     let (mut exhausted, mut unavailable) = (0, 0);
-    for call in calls {
-        let (status, took) = call.await.expect("call");
+    for (status, took) in concurrent_tracks(&ingest, &key, vec![large; 16]).await {
         let status = status.expect("nothing is accepted with the broker down");
         match status.code() {
             Code::ResourceExhausted => {
