@@ -138,12 +138,12 @@ async fn test_one_trace_runs_from_track_through_kafka_to_the_commit() {
         &receiver,
     )
     .await;
-    let _ingest = exporting(
-        stack.ingest_command(env!("CARGO_BIN_EXE_boost-test-ingest"), ingest_addr),
-        ingest_addr,
-        &receiver,
-    )
-    .await;
+    let mut ingest_command =
+        stack.ingest_command(env!("CARGO_BIN_EXE_boost-test-ingest"), ingest_addr);
+    // The first (unsampled, COMMITTED) Track can outlast the default 500 ms
+    // key cache on a busy machine; the second must find the key cached.
+    ingest_command.args(["--auth-cache-ttl-ms", "60000"]);
+    let _ingest = exporting(ingest_command, ingest_addr, &receiver).await;
     let _query = exporting(
         stack.query_command(env!("CARGO_BIN_EXE_boost-test-query"), query_addr),
         query_addr,
