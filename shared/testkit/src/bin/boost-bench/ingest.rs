@@ -18,11 +18,11 @@ use boost_proto::{
     ingest::v1::{IngestBatchRequest, TrackRequest, ingest_service_client::IngestServiceClient},
     json::json_to_struct,
 };
-use boost_testkit::{Stack, TestBroker, stack::url};
+use boost_testkit::{Stack, TestBroker};
 use hdrhistogram::Histogram;
 use tonic::transport::Channel;
 
-use crate::{PHASE_LIMIT, histogram, report_as, results, with_key};
+use crate::{PHASE_LIMIT, connect, histogram, report_as, results, with_key};
 
 /// Concurrent callers per phase; `BENCH_BATCH_CALLERS` / `BENCH_TRACK_CALLERS` override.
 fn callers(var: &str, default: usize) -> usize {
@@ -271,7 +271,7 @@ pub async fn bench_ingest(memory: bool) -> anyhow::Result<()> {
     let ingest = stack.spawn_ingest(&["--rate-limit-events", "0"]).await;
     let mut channels = Vec::new();
     for _ in 0..4 {
-        channels.push(Channel::from_shared(url(ingest))?.connect().await?);
+        channels.push(connect(ingest).await?);
     }
 
     println!("\nIngest through gRPC on 127.0.0.1, tansu {storage}, processor running (µs)\n");

@@ -244,6 +244,11 @@ async fn bench_auth() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A connection to a service listening on `addr`.
+pub(crate) async fn connect(addr: std::net::SocketAddr) -> anyhow::Result<Channel> {
+    Ok(Channel::from_shared(url(addr))?.connect().await?)
+}
+
 /// A binary built beside this one (`make bench` builds them together).
 pub(crate) fn sibling(name: &str) -> anyhow::Result<std::path::PathBuf> {
     let path = std::env::current_exe()?.with_file_name(name);

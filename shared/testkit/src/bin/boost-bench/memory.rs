@@ -30,12 +30,12 @@ use boost_proto::{
 };
 use boost_testkit::{
     Stack, free_port,
-    stack::{ServiceProcess, auth_args, command, edge_args, ingest_args, query_args, url},
+    stack::{ServiceProcess, auth_args, command, edge_args, ingest_args, query_args},
 };
 use tonic::transport::Channel;
 
 use crate::{
-    PHASE_LIMIT,
+    PHASE_LIMIT, connect,
     ingest::{Load, drive},
     processor::stored_records,
     query::Call,
@@ -59,10 +59,6 @@ async fn start(name: &str, args: &[String]) -> anyhow::Result<ServiceProcess> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     Ok(ServiceProcess::spawn(process, addr).await)
-}
-
-async fn connect(addr: SocketAddr) -> anyhow::Result<Channel> {
-    Ok(Channel::from_shared(url(addr))?.connect().await?)
 }
 
 /// Ten clients calling the query RPCs in turn until `deadline`; returns the

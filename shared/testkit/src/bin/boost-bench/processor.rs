@@ -34,7 +34,7 @@ use futures::SinkExt as _;
 use tonic::transport::Channel;
 
 use crate::{
-    PHASE_LIMIT,
+    PHASE_LIMIT, connect,
     ingest::{Load, bench_event, drive},
     results, with_key,
 };
@@ -250,7 +250,7 @@ pub async fn bench_processor(memory: bool) -> anyhow::Result<()> {
     );
 
     let ingest = stack.spawn_ingest(&["--rate-limit-events", "0"]).await;
-    let channels = vec![Channel::from_shared(url(ingest))?.connect().await?];
+    let channels = vec![connect(ingest).await?];
     for rate in STEADY_RATES {
         let outcome = drive(
             &format!("steady {rate:.0}/s"),

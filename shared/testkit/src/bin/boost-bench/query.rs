@@ -13,13 +13,13 @@ use boost_proto::{
     },
 };
 use boost_storage::utc;
-use boost_testkit::{Stack, stack::url};
+use boost_testkit::Stack;
 use hdrhistogram::Histogram;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::{
-    PHASE_LIMIT, histogram,
+    PHASE_LIMIT, connect, histogram,
     ingest::{Load, drive},
     results, with_key,
 };
@@ -241,7 +241,7 @@ async fn concurrent(
 ) -> anyhow::Result<Histogram<u64>> {
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let mut query = QueryServiceClient::new(Channel::from_shared(url(addr))?.connect().await?);
+        let mut query = QueryServiceClient::new(connect(addr).await?);
         let key = key.to_string();
         tasks.push(tokio::spawn(async move {
             let mut h = histogram();
@@ -273,7 +273,7 @@ async fn bench_concurrency(
     window: (SystemTime, SystemTime),
 ) -> anyhow::Result<()> {
     let ingest = stack.spawn_ingest(&["--rate-limit-events", "0"]).await;
-    let channels = vec![Channel::from_shared(url(ingest))?.connect().await?];
+    let channels = vec![connect(ingest).await?];
     let batch = Load {
         callers: 32,
         per_request: 100,
@@ -348,8 +348,7 @@ pub async fn bench_query() -> anyhow::Result<()> {
         .project_with_key(&["events:read", "events:write"])
         .await;
     load(&stack, project, total).await?;
-    let channel = Channel::from_shared(url(stack.query))?.connect().await?;
-    let mut query = QueryServiceClient::new(channel);
+    let mut query = QueryServiceClient::new(connect(stack.query).await?);
 
     println!(
         "\nQuery through gRPC on 127.0.0.1, {total} events over 30 days in one project (ms)\n"
@@ -361,14 +360,15 @@ pub async fn bench_query() -> anyhow::Result<()> {
         "|------------------------------------------------|-------|---------|---------|---------|"
     );
     let q = &mut query;
+    // The window of the 30-day Aggregates, whole hours as the rollups are.
+    let end = utc::floor(SystemTime::now(), utc::HOUR) + utc::HOUR;
+    let start = end - Duration::from_secs(30 * DAY);
+    let once = |call: Call| {
+        let (mut q, key) = (q.clone(), key.clone());
+        async move { call.send(&mut q, &key, (start, end)).await }
+    };
     measure("ListEvents, first page (24 h, 100 rows)", CALLS, |_| {
-        let mut q = q.clone();
-        let key = key.clone();
-        async move {
-            q.list_events(with_key(&key, ListEventsRequest::default()))
-                .await?;
-            Ok(())
-        }
+        once(Call::FirstPage)
     })
     .await?;
     // Deep pages: follow the tokens; every page is measured.
@@ -434,43 +434,14 @@ pub async fn bench_query() -> anyhow::Result<()> {
         }
     })
     .await?;
-    let end = utc::floor(SystemTime::now(), utc::HOUR) + utc::HOUR;
-    let start = end - Duration::from_secs(30 * DAY);
     for (name, group_by) in [
         ("Aggregate 30 days by service (rollups)", GroupBy::Service),
         ("Aggregate 30 days by type (rollups)", GroupBy::Type),
         ("Aggregate 30 days by day (rollups)", GroupBy::Time),
     ] {
-        measure(name, CALLS, |_| {
-            let mut q = q.clone();
-            let key = key.clone();
-            async move {
-                q.aggregate(with_key(
-                    &key,
-                    AggregateRequest {
-                        start_time: Some(Timestamp::from(start)),
-                        end_time: Some(Timestamp::from(end)),
-                        group_by: group_by as i32,
-                        bucket: boost_proto::query::v1::Bucket::Day as i32,
-                        limit: 100,
-                        ..Default::default()
-                    },
-                ))
-                .await?;
-                Ok(())
-            }
-        })
-        .await?;
+        measure(name, CALLS, |_| once(Call::Aggregate(group_by))).await?;
     }
-    measure("GetMetrics", CALLS, |_| {
-        let mut q = q.clone();
-        let key = key.clone();
-        async move {
-            q.get_metrics(with_key(&key, GetMetricsRequest {})).await?;
-            Ok(())
-        }
-    })
-    .await?;
+    measure("GetMetrics", CALLS, |_| once(Call::Metrics)).await?;
     measure("Aggregate 24 h by user, top 10 (raw rows)", 10, |_| {
         let mut q = q.clone();
         let key = key.clone();

@@ -14,11 +14,12 @@ use std::{collections::BTreeMap, net::SocketAddr, process::Stdio, time::Duration
 use boost_testkit::{
     Stack, TestBroker,
     otlp::OtlpReceiver,
-    stack::{ServiceProcess, url, wait_health},
+    stack::{ServiceProcess, wait_health},
 };
 use tonic::transport::Channel;
 
 use crate::{
+    connect,
     ingest::{Load, drive},
     results, sibling,
 };
@@ -131,7 +132,7 @@ pub async fn bench_telemetry() -> anyhow::Result<()> {
             wait_health(addr, boost_storage::redis::HEALTH_NAME).await;
             let mut channels = Vec::new();
             for _ in 0..4 {
-                channels.push(Channel::from_shared(url(addr))?.connect().await?);
+                channels.push(connect(addr).await?);
             }
             let spans_before = receiver.count();
             let row = rates.entry(name).or_default();
