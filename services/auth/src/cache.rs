@@ -2,21 +2,32 @@
 //! caching) in front of L2 Redis in front of PostgreSQL.
 //!
 //! Revocation deletes the L2 entry and publishes the key hash on
-//! [`INVALIDATION_CHANNEL`]; every instance drops it from its L1. While the
-//! invalidation subscriber is disconnected, L1 entries are trusted for at
-//! most one second, so a revoked key is refused everywhere within a second
-//! even when Redis is down.
+//! [`INVALIDATION_CHANNEL`]; every instance drops it from its L1. An L1
+//! entry is trusted for its full lifetime only if it was stored while this
+//! instance's subscription was confirmed and has stayed up since: an entry
+//! stored before the first SUBSCRIBE answered, or before a reconnect (when
+//! invalidations may have been missed), is trusted for at most one second.
+//! So a revoked key is refused everywhere within a second even when Redis
+//! is down or has just come back.
+//!
+//! A lookup that read PostgreSQL just before a revocation committed must not
+//! put the stale grant back: L1 refuses a put when an invalidation was applied
+//! since the lookup began ([`KeyCache::generation`]), and revocation leaves a
+//! tombstone in L2 for the L2 lifetime that the put (`SET NX`) cannot replace.
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use boost_storage::redis::fred::{
     clients::{Client, SubscriberClient},
     interfaces::{ClientLike, EventInterface, KeysInterface, PubsubInterface},
-    types::Expiration,
+    types::{Expiration, SetOptions},
 };
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -25,6 +36,9 @@ use uuid::Uuid;
 pub const INVALIDATION_CHANNEL: &str = "boost:auth:invalidate";
 /// L2 key prefix.
 const L2_PREFIX: &str = "boost:auth:key:";
+/// L2 value of an invalidated key: no grant decodes from it, and it keeps a
+/// late put of the old grant out.
+const L2_TOMBSTONE: &str = "revoked";
 /// Most L1 entries; the cache is cleared when full (cheap and bounded).
 const L1_MAX_ENTRIES: usize = 100_000;
 /// How long L1 is trusted while invalidations cannot arrive.
@@ -116,6 +130,11 @@ pub struct KeyCache {
     subscriber: SubscriberClient,
     /// Lifetimes.
     ttls: CacheTtls,
+    /// When the current subscription to [`INVALIDATION_CHANNEL`] was
+    /// confirmed; `None` until then and while re-subscribing.
+    invalidations_live_since: Mutex<Option<Instant>>,
+    /// Invalidations applied to L1 so far (changed under the L1 lock).
+    generation: AtomicU64,
 }
 
 fn l2_key(hash: &[u8; 32]) -> String {
@@ -149,7 +168,20 @@ impl KeyCache {
             redis,
             subscriber,
             ttls,
+            invalidations_live_since: Mutex::new(None),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// Whether invalidations reach this instance now: the subscription is
+    /// confirmed and its connection is up.
+    pub fn invalidations_live(&self) -> bool {
+        self.live_since().is_some()
+    }
+
+    fn live_since(&self) -> Option<Instant> {
+        let since = *self.invalidations_live_since.lock().expect("live lock");
+        since.filter(|_| self.subscriber.is_connected())
     }
 
     /// The command client, for health reporting.
@@ -159,19 +191,31 @@ impl KeyCache {
 
     /// The L1 answer, if fresh: `Some(None)` is a cached "no such key".
     pub fn l1_get(&self, hash: &[u8; 32]) -> Option<Option<Grant>> {
+        let live_since = self.live_since();
         let l1 = self.l1.lock().expect("l1 lock");
         let (stored, answer) = l1.get(hash)?;
         let ttl = match answer {
             None => self.ttls.negative,
-            Some(_) if self.subscriber.is_connected() => self.ttls.l1,
+            // Every invalidation since it was stored has reached us.
+            Some(_) if live_since.is_some_and(|since| *stored >= since) => self.ttls.l1,
             Some(_) => self.ttls.l1.min(L1_TTL_WITHOUT_INVALIDATION),
         };
         (stored.elapsed() < ttl).then(|| answer.clone())
     }
 
-    /// Stores an answer in L1.
-    pub fn l1_put(&self, hash: [u8; 32], answer: Option<Grant>) {
+    /// Invalidations applied so far: read it before a lookup and pass it to
+    /// [`KeyCache::l1_put`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Stores an answer in L1, unless an invalidation was applied since
+    /// `generation` was read (the answer may predate a revocation).
+    pub fn l1_put(&self, hash: [u8; 32], answer: Option<Grant>, generation: u64) {
         let mut l1 = self.l1.lock().expect("l1 lock");
+        if self.generation() != generation {
+            return;
+        }
         if l1.len() >= L1_MAX_ENTRIES {
             l1.clear();
         }
@@ -187,15 +231,17 @@ impl KeyCache {
         Ok(value.as_deref().and_then(Grant::decode))
     }
 
-    /// Stores a grant in L2; failures are ignored (Redis is an accelerator).
+    /// Stores a grant in L2 unless the key holds anything (a tombstone left
+    /// by a revocation in between); failures are ignored (Redis is an
+    /// accelerator).
     pub async fn l2_put(&self, hash: &[u8; 32], grant: &Grant) {
         let result: Result<(), _> = self
             .redis
             .set(
                 l2_key(hash),
                 grant.encode(),
-                Some(Expiration::EX(self.ttls.l2.as_secs() as i64)),
-                None,
+                Some(self.l2_expiry()),
+                Some(SetOptions::NX),
                 false,
             )
             .await;
@@ -205,16 +251,34 @@ impl KeyCache {
         }
     }
 
-    /// Forgets keys everywhere: local L1 now, L2 and every instance's L1 through Redis.
-    pub async fn invalidate(&self, hashes: &[[u8; 32]]) {
-        {
-            let mut l1 = self.l1.lock().expect("l1 lock");
-            for hash in hashes {
-                l1.remove(hash);
-            }
-        }
+    fn l2_expiry(&self) -> Expiration {
+        Expiration::EX(self.ttls.l2.as_secs().max(1) as i64)
+    }
+
+    /// Drops keys from L1 and counts the invalidation, under one lock.
+    fn l1_remove(&self, hashes: &[[u8; 32]]) {
+        let mut l1 = self.l1.lock().expect("l1 lock");
+        self.generation.fetch_add(1, Ordering::AcqRel);
         for hash in hashes {
-            let deleted: Result<i64, _> = self.redis.del(l2_key(hash)).await;
+            l1.remove(hash);
+        }
+    }
+
+    /// Forgets keys everywhere: local L1 now, L2 (a tombstone) and every
+    /// instance's L1 through Redis.
+    pub async fn invalidate(&self, hashes: &[[u8; 32]]) {
+        self.l1_remove(hashes);
+        for hash in hashes {
+            let deleted: Result<(), _> = self
+                .redis
+                .set(
+                    l2_key(hash),
+                    L2_TOMBSTONE,
+                    Some(self.l2_expiry()),
+                    None,
+                    false,
+                )
+                .await;
             let published: Result<i64, _> =
                 self.redis.publish(INVALIDATION_CHANNEL, hex(hash)).await;
             if let Err(e) = deleted.and(published) {
@@ -224,16 +288,36 @@ impl KeyCache {
         }
     }
 
-    /// Applies invalidations published by any instance until `cancel`.
+    /// (Re-)subscribes to [`INVALIDATION_CHANNEL`] and, once Redis confirms,
+    /// marks invalidations live from now: entries stored before stay on the
+    /// one-second bound, as invalidations may have been missed meanwhile.
+    async fn subscribe(&self) {
+        *self.invalidations_live_since.lock().expect("live lock") = None;
+        match self.subscriber.subscribe(INVALIDATION_CHANNEL).await {
+            Ok(()) => {
+                *self.invalidations_live_since.lock().expect("live lock") = Some(Instant::now());
+            }
+            // The reconnect that follows Redis's return subscribes again.
+            Err(e) => tracing::warn!(error = %e, "cannot subscribe to key invalidations yet"),
+        }
+    }
+
+    /// Applies invalidations published by any instance until `cancel`,
+    /// subscribing again after every reconnect.
     pub async fn listen_for_invalidations(&self, cancel: CancellationToken) {
         let mut messages = self.subscriber.message_rx();
-        if let Err(e) = self.subscriber.subscribe(INVALIDATION_CHANNEL).await {
-            // manage_subscriptions re-subscribes once Redis is back.
-            tracing::warn!(error = %e, "cannot subscribe to key invalidations yet");
-        }
+        let mut reconnects = self.subscriber.reconnect_rx();
+        self.subscribe().await;
         loop {
             let message = tokio::select! {
                 () = cancel.cancelled() => break,
+                reconnect = reconnects.recv() => {
+                    if matches!(reconnect, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                        break;
+                    }
+                    self.subscribe().await;
+                    continue;
+                }
                 message = messages.recv() => message,
             };
             match message {
@@ -241,12 +325,14 @@ impl KeyCache {
                     let Some(hash) = message.value.as_str().and_then(|text| unhex(&text)) else {
                         continue;
                     };
-                    self.l1.lock().expect("l1 lock").remove(&hash);
+                    self.l1_remove(&[hash]);
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                     // Missed invalidations: drop everything rather than serve a revoked key.
                     tracing::warn!(missed, "invalidation messages lagged; clearing L1");
-                    self.l1.lock().expect("l1 lock").clear();
+                    let mut l1 = self.l1.lock().expect("l1 lock");
+                    self.generation.fetch_add(1, Ordering::AcqRel);
+                    l1.clear();
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             }

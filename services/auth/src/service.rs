@@ -101,10 +101,6 @@ pub struct KeySpec<'a> {
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 
-/// A second invalidation this long after the first closes the race with a
-/// reader that loaded the key before the revocation committed.
-const REINVALIDATE_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
-
 /// Auth operations over the database and the validation caches.
 #[derive(Clone)]
 pub struct AuthLogic {
@@ -403,18 +399,14 @@ impl AuthLogic {
         Ok(RotatedKey { created, revoked })
     }
 
-    /// Drops keys from every cache now, and once more shortly after.
+    /// Drops keys from every cache. A lookup that read the key before the
+    /// revocation committed cannot put it back (see [`crate::cache`]).
     async fn invalidate(&self, hashes: Vec<Vec<u8>>) {
         let hashes: Vec<[u8; 32]> = hashes
             .into_iter()
             .filter_map(|h| h.try_into().ok())
             .collect();
         self.validator.cache.invalidate(&hashes).await;
-        let cache = self.validator.cache.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(REINVALIDATE_AFTER).await;
-            cache.invalidate(&hashes).await;
-        });
     }
 }
 

@@ -60,8 +60,9 @@ impl Validator {
         let (grant, level) = match self.cache.l1_get(&hash) {
             Some(answer) => (answer, "l1"),
             None => {
+                let generation = self.cache.generation();
                 let (answer, level) = self.load_key(&hash).await?;
-                self.cache.l1_put(hash, answer.clone());
+                self.cache.l1_put(hash, answer.clone(), generation);
                 (answer, level)
             }
         };
@@ -116,6 +117,7 @@ impl Validator {
         let organization_id = match self.cache.l1_get(&hash) {
             Some(answer) => answer.map(|g| g.organization_id),
             None => {
+                let generation = self.cache.generation();
                 let client = self.pool.get().await.map_err(StorageError::from)?;
                 let project = tenancy::get_project(&client, claims.project_id).await?;
                 let grant = project.map(|p| Grant {
@@ -125,7 +127,7 @@ impl Validator {
                     scopes: Vec::new(),
                     expires_at: None,
                 });
-                self.cache.l1_put(hash, grant.clone());
+                self.cache.l1_put(hash, grant.clone(), generation);
                 grant.map(|g| g.organization_id)
             }
         };

@@ -633,6 +633,114 @@ async fn test_malformed_key_is_refused_without_any_lookup() {
     );
 }
 
+/// A key cache over `redis` trusting positive L1 answers for 10 s.
+fn key_cache(redis: &boost_testkit::TestRedis) -> Arc<boost_auth::cache::KeyCache> {
+    let args = boost_storage::redis::RedisArgs::with_url(redis.url.clone());
+    Arc::new(boost_auth::cache::KeyCache::new(
+        boost_storage::redis::client(&args).expect("redis client"),
+        boost_storage::redis::subscriber(&args).expect("subscriber"),
+        boost_auth::cache::CacheTtls {
+            l1: Duration::from_secs(10),
+            negative: Duration::from_secs(1),
+            l2: Duration::from_secs(60),
+        },
+    ))
+}
+
+fn grant() -> boost_auth::cache::Grant {
+    boost_auth::cache::Grant {
+        api_key_id: Some(Uuid::now_v7()),
+        project_id: Uuid::now_v7(),
+        organization_id: Uuid::now_v7(),
+        scopes: vec!["events:write".into()],
+        expires_at: None,
+    }
+}
+
+/// Waits (≤ 10 s) until `cache`'s invalidation subscription is confirmed.
+async fn until_invalidations_live(cache: &boost_auth::cache::KeyCache) {
+    let started = Instant::now();
+    while !cache.invalidations_live() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "invalidation subscription not confirmed within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn test_l1_is_trusted_fully_only_while_invalidations_have_flowed_since() {
+    // Regression: an instance whose SUBSCRIBE had not been answered yet (or
+    // that had just reconnected) trusted L1 for its full lifetime, so a
+    // revocation published meanwhile left the key valid for 10 s there.
+    let mut redis = boost_testkit::TestRedis::start();
+    let cache = key_cache(&redis);
+    let before = [1u8; 32];
+    cache.l1_put(before, Some(grant()), cache.generation());
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let listener = {
+        let (cache, cancel) = (cache.clone(), cancel.clone());
+        tokio::spawn(async move { cache.listen_for_invalidations(cancel).await })
+    };
+    until_invalidations_live(&cache).await;
+    let after = [2u8; 32];
+    cache.l1_put(after, Some(grant()), cache.generation());
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(
+        cache.l1_get(&before),
+        None,
+        "stored before the subscription"
+    );
+    assert!(cache.l1_get(&after).is_some(), "stored while subscribed");
+
+    // A reconnect may have missed invalidations: what was stored before it
+    // falls back to the one-second bound.
+    redis.stop();
+    redis.restart();
+    let started = Instant::now();
+    while cache.l1_get(&after).is_some() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "entry from before the reconnect still trusted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    until_invalidations_live(&cache).await;
+    assert_eq!(
+        cache.l1_get(&after),
+        None,
+        "entry from before the reconnect trusted again once re-subscribed"
+    );
+    cancel.cancel();
+    listener.await.expect("listener");
+}
+
+#[tokio::test]
+async fn test_a_lookup_that_straddles_a_revocation_caches_nothing() {
+    // The race: a validation reads PostgreSQL, the key is revoked and
+    // invalidated, then the validation stores the grant it read.
+    let redis = boost_testkit::TestRedis::start();
+    let cache = key_cache(&redis);
+    let (hash, old) = ([3u8; 32], grant());
+    let lookup_began = cache.generation();
+    cache.invalidate(&[hash]).await;
+    cache.l1_put(hash, Some(old.clone()), lookup_began);
+    cache.l2_put(&hash, &old).await;
+    assert_eq!(cache.l1_get(&hash), None, "stale grant put back in L1");
+    assert_eq!(
+        cache.l2_get(&hash).await,
+        Ok(None),
+        "stale grant put back in L2"
+    );
+    // Control: a lookup that began after the revocation is cached.
+    cache.l1_put(hash, None, cache.generation());
+    assert_eq!(cache.l1_get(&hash), Some(None));
+    let other = [4u8; 32];
+    cache.l2_put(&other, &old).await;
+    assert_eq!(cache.l2_get(&other).await, Ok(Some(old)));
+}
+
 fn jwt(claims: serde_json::Value, secret: &str) -> String {
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
