@@ -4,10 +4,11 @@ use std::{
     convert::Infallible,
     future::Future,
     pin::Pin,
+    sync::{Arc, OnceLock},
     task::{Context, Poll},
 };
 
-use boost_server::ApiError;
+use boost_server::{ApiError, error::ErrorCode};
 use http::{Request, Response, Version, header};
 use tonic::{body::Body, transport::Channel};
 use tower::{Service, ServiceExt};
@@ -81,7 +82,13 @@ impl Service<Request<Body>> for Proxy {
         // the HTTP/2 client would send that as content-length and the
         // upstream would refuse the shorter body as a protocol error.
         request.headers_mut().remove(header::CONTENT_LENGTH);
-        let mut request = request.map(|body| Body::new(UnsizedBody(body)));
+        let fault = BodyFault::default();
+        let mut request = request.map(|body| {
+            Body::new(UnsizedBody {
+                body,
+                fault: fault.clone(),
+            })
+        });
         append_forwarded_for(&mut request);
         *request.version_mut() = Version::HTTP_2;
         Box::pin(async move {
@@ -90,6 +97,14 @@ impl Service<Request<Body>> for Proxy {
                 Ok(ready) => ready.call(request).await,
                 Err(err) => Err(err),
             };
+            if let Some(fault) = fault.get() {
+                // The caller's body broke (e.g. gRPC-web text that is not
+                // base64), whatever the upstream made of the cut-off stream.
+                return Ok(status_response(ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!("malformed request body: {fault}"),
+                )));
+            }
             match answer {
                 Ok(response) => Ok(response),
                 Err(err) => {
@@ -104,8 +119,16 @@ impl Service<Request<Body>> for Proxy {
     }
 }
 
-/// A body whose size is not announced: frames pass through unchanged.
-struct UnsizedBody(Body);
+/// Why the caller's request body could not be read, once it could not.
+type BodyFault = Arc<OnceLock<String>>;
+
+/// A body whose size is not announced: frames pass through unchanged. An
+/// error reading the caller's body (tonic-web decoding gRPC-web text) is
+/// kept in `fault`, so the caller hears it as its own fault.
+struct UnsizedBody {
+    body: Body,
+    fault: BodyFault,
+}
 
 impl http_body::Body for UnsizedBody {
     type Data = bytes::Bytes;
@@ -115,11 +138,17 @@ impl http_body::Body for UnsizedBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>> {
-        Pin::new(&mut self.get_mut().0).poll_frame(cx)
+        let this = self.get_mut();
+        let frame = Pin::new(&mut this.body).poll_frame(cx);
+        if let Poll::Ready(Some(Err(status))) = &frame {
+            let reason = status.message().trim_start_matches("tonic-web: ");
+            let _ = this.fault.set(reason.to_string());
+        }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {
-        self.0.is_end_stream()
+        self.body.is_end_stream()
     }
 }
 

@@ -178,10 +178,11 @@ impl IngestService for IngestApi {
     ) -> Result<Response<IngestStreamResponse>, Status> {
         let sender = self.sender(&request)?;
         // Unreadable messages reach the service as the status they would
-        // get alone (an oversize one as RESOURCE_EXHAUSTED).
+        // get alone (oversize as RESOURCE_EXHAUSTED, bad framing as
+        // INVALID_ARGUMENT).
         let messages = request.into_inner().map(|message| {
             message.map(|m| m.events).map_err(|s| {
-                let s = boost_server::oversize::replacement(&s).unwrap_or(s);
+                let s = boost_server::request_faults::replacement(&s).unwrap_or(s);
                 Unreadable {
                     code: s.code() as i32,
                     message: s.message().to_string(),

@@ -217,7 +217,7 @@ impl GrpcServer {
             .layer(crate::observe::ObserveLayer)
             .option_layer(self.auth)
             .layer(MapResponseLayer::new(
-                crate::oversize::as_resource_exhausted as fn(Response<Body>) -> Response<Body>,
+                crate::request_faults::as_caller_fault as fn(Response<Body>) -> Response<Body>,
             ))
             .into_inner();
 

@@ -12,7 +12,8 @@
 //! - [`grpc`]: [`grpc::GrpcServer`], health, reflection, request ids, limits
 //! - [`observe`]: each request's end: RED metrics and the one log line
 //! - [`metrics`]: the Prometheus exporter (`BOOST_METRICS_ADDR`)
-//! - [`oversize`]: a request over the size limit answers RESOURCE_EXHAUSTED
+//! - [`request_faults`]: oversize and badly framed requests answer in the
+//!   caller's terms (RESOURCE_EXHAUSTED, INVALID_ARGUMENT), never INTERNAL
 //! - [`paging`]: [`paging::Pager`], the one page-size check, fetch-one-more and page token
 //! - [`shutdown`]: SIGINT/SIGTERM as a future
 //! - [`service`]: [`service::ServiceConfig`] and [`service::run_main`], the one
@@ -25,8 +26,8 @@ pub mod error;
 pub mod grpc;
 pub mod metrics;
 pub mod observe;
-pub mod oversize;
 pub mod paging;
+pub mod request_faults;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

@@ -68,13 +68,78 @@ async fn client(addr: SocketAddr) -> Grpc<Channel> {
 }
 
 fn request<T>(body: T, key: Option<&str>) -> Request<T> {
+    let metadata: Vec<(&'static str, Vec<u8>)> = key
+        .map(|key| ("x-api-key", key.as_bytes().to_vec()))
+        .into_iter()
+        .collect();
+    with_metadata(body, &metadata)
+}
+
+/// `body` carrying each `(name, value)` as given, bytes outside ASCII
+/// included (as obs-text; values HTTP forbids altogether are left out).
+fn with_metadata<T>(body: T, metadata: &[(&'static str, Vec<u8>)]) -> Request<T> {
     let mut request = Request::new(body);
-    if let Some(key) = key {
-        request
-            .metadata_mut()
-            .insert("x-api-key", key.parse().expect("ascii key"));
+    for (name, value) in metadata {
+        if let Ok(value) = tonic::metadata::AsciiMetadataValue::try_from(value.as_slice()) {
+            request.metadata_mut().insert(*name, value);
+        }
     }
     request
+}
+
+/// How an RPC's messages flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One request, one response.
+    Unary,
+    /// Many requests, one response.
+    ClientStreaming,
+    /// One request, a stream of responses.
+    ServerStreaming,
+}
+
+/// How long a server stream must stay quiet, after its headers, to count
+/// as open and healthy in [`call`].
+const STREAM_OPEN_FOR: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Any call of `path` sending `messages` as they are (one for unary and
+/// server-streaming calls) with `metadata`: the status the call ended with.
+/// A server stream that opens and neither errs nor ends within
+/// [`STREAM_OPEN_FOR`] counts as `Ok`.
+pub async fn call(
+    addr: SocketAddr,
+    path: &'static str,
+    shape: Shape,
+    messages: Vec<Vec<u8>>,
+    metadata: &[(&'static str, Vec<u8>)],
+) -> Result<(), Status> {
+    let mut grpc = client(addr).await;
+    let path = http::uri::PathAndQuery::from_static(path);
+    let first = messages.first().cloned().unwrap_or_default();
+    match shape {
+        Shape::Unary => grpc
+            .unary(with_metadata(first, metadata), path, RawCodec)
+            .await
+            .map(drop),
+        Shape::ClientStreaming => grpc
+            .client_streaming(
+                with_metadata(futures::stream::iter(messages), metadata),
+                path,
+                RawCodec,
+            )
+            .await
+            .map(drop),
+        Shape::ServerStreaming => {
+            let mut stream = grpc
+                .server_streaming(with_metadata(first, metadata), path, RawCodec)
+                .await?
+                .into_inner();
+            match tokio::time::timeout(STREAM_OPEN_FOR, stream.message()).await {
+                Ok(result) => result.map(drop),
+                Err(_) => Ok(()),
+            }
+        }
+    }
 }
 
 /// A unary call of `path` (e.g. `/boost.ingest.v1.IngestService/Track`)
