@@ -9,6 +9,7 @@ use boost_proto::{
 use boost_server::{ApiError, credentials};
 use boost_storage::{keys, tenancy};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -45,7 +46,8 @@ impl AuthApi {
                 .into());
             };
             let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-            if presented != expected {
+            // Constant time, so response timing says nothing about the token.
+            if !bool::from(presented.ct_eq(&expected)) {
                 return Err(ApiError::unauthenticated("invalid x-admin-token").into());
             }
             return Ok(Caller::Operator);
