@@ -16,7 +16,7 @@ pub mod proxy;
 
 use std::{future::Future, time::Duration};
 
-use boost_server::grpc::GrpcServer;
+use boost_server::{grpc::GrpcServer, tls::TlsArgs};
 use http::{HeaderName, HeaderValue, Request};
 use tokio::net::TcpListener;
 use tonic::{body::Body, service::Routes, transport::Channel};
@@ -61,8 +61,10 @@ const ALLOWED_HEADERS: [&str; 8] = [
     "x-admin-token",
 ];
 
-fn upstream(url: &str, timeout: Duration) -> anyhow::Result<Channel> {
-    Ok(Channel::from_shared(url.to_string())?
+fn upstream(url: &str, timeout: Duration, tls: &TlsArgs) -> anyhow::Result<Channel> {
+    Ok(tls
+        .endpoint(url)
+        .map_err(anyhow::Error::msg)?
         .connect_timeout(Duration::from_secs(2))
         .timeout(timeout)
         .connect_lazy())
@@ -90,12 +92,21 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let timeout = config.grpc.request_timeout;
     let proxy = proxy::Proxy::new(vec![
-        ("/boost.ingest.v1.", upstream(&config.ingest_url, timeout)?),
-        ("/boost.query.v1.", upstream(&config.query_url, timeout)?),
-        ("/boost.auth.v1.", upstream(&config.auth_url, timeout)?),
+        (
+            "/boost.ingest.v1.",
+            upstream(&config.ingest_url, timeout, &config.grpc.tls)?,
+        ),
+        (
+            "/boost.query.v1.",
+            upstream(&config.query_url, timeout, &config.grpc.tls)?,
+        ),
+        (
+            "/boost.auth.v1.",
+            upstream(&config.auth_url, timeout, &config.grpc.tls)?,
+        ),
         (
             "/boost.processor.v1.",
-            upstream(&config.processor_url, timeout)?,
+            upstream(&config.processor_url, timeout, &config.grpc.tls)?,
         ),
     ]);
     let cors = cors(&config.cors_origins);

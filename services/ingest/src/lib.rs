@@ -76,7 +76,8 @@ pub async fn run(
             timeout: config.commit_timeout,
         },
     );
-    let authenticator = Arc::new(Authenticator::new(&config.auth)?);
+    let authenticator =
+        Arc::new(Authenticator::new(&config.auth, &config.grpc.tls).map_err(anyhow::Error::msg)?);
     let server = IngestServiceServer::new(grpc::IngestApi::new(
         logic,
         config.trust_forwarded_for,

@@ -182,7 +182,8 @@ pub async fn run(
     ));
     tracker.close();
 
-    let authenticator = Arc::new(Authenticator::new(&config.auth)?);
+    let authenticator =
+        Arc::new(Authenticator::new(&config.auth, &config.grpc.tls).map_err(anyhow::Error::msg)?);
     let dead_letter_api = DeadLetterServiceServer::new(grpc::DeadLetterApi::new(letters))
         .max_decoding_message_size(config.grpc.max_message_bytes);
     let processor_api = ProcessorServiceServer::new(grpc::ProcessorApi::new(

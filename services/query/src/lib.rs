@@ -47,7 +47,8 @@ pub async fn run(
         .await?;
     }
     let pool = boost_storage::pool::connect(&config.read_postgres()).await?;
-    let authenticator = Arc::new(Authenticator::new(&config.auth)?);
+    let authenticator =
+        Arc::new(Authenticator::new(&config.auth, &config.grpc.tls).map_err(anyhow::Error::msg)?);
     let tails = TaskTracker::new();
     let stop = CancellationToken::new();
     let api = grpc::QueryApi::new(

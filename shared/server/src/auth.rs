@@ -26,6 +26,7 @@ use crate::{
     ApiError,
     config::AuthClientArgs,
     credentials,
+    tls::TlsArgs,
     trace_context::{InjectTraceContext, InjectTraceContextLayer},
 };
 
@@ -187,9 +188,11 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    /// Builds an authenticator; the connection is made on first use.
-    pub fn new(args: &AuthClientArgs) -> Result<Self, http::uri::InvalidUri> {
-        let channel = Channel::from_shared(args.url.clone())?
+    /// Builds an authenticator, over TLS as `tls` says for an `https://`
+    /// URL; the connection is made on first use.
+    pub fn new(args: &AuthClientArgs, tls: &TlsArgs) -> Result<Self, String> {
+        let channel = tls
+            .endpoint(&args.url)?
             .connect_timeout(args.timeout)
             .timeout(args.timeout)
             .connect_lazy();
@@ -385,7 +388,8 @@ mod tests {
             cache_ttl: Duration::from_millis(500),
             timeout: Duration::from_millis(100),
         };
-        let authenticator = Arc::new(Authenticator::new(&args).expect("authenticator"));
+        let authenticator =
+            Arc::new(Authenticator::new(&args, &TlsArgs::default()).expect("authenticator"));
         let layer = AuthLayer::new(authenticator, ScopeRules::new(rules));
         (layer.layer(inner), reached)
     }

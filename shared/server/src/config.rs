@@ -108,6 +108,9 @@ pub struct GrpcArgs {
     /// Interval of HTTP/2 keep-alive pings (ms).
     #[arg(long = "grpc-keepalive-ms", env = "BOOST_GRPC_KEEPALIVE_MS", default_value = "30000", value_parser = parse_millis)]
     pub keepalive_interval: Duration,
+    /// TLS on this port and to upstreams.
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 impl GrpcArgs {
@@ -122,7 +125,7 @@ impl GrpcArgs {
         if self.max_concurrent_streams == 0 || self.concurrency_per_connection == 0 {
             return Err("BOOST_GRPC_MAX_CONCURRENT_STREAMS and BOOST_GRPC_CONCURRENCY_PER_CONNECTION must be greater than 0".into());
         }
-        Ok(())
+        self.tls.validate()
     }
 }
 

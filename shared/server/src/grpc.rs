@@ -117,7 +117,7 @@ impl GrpcServer {
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
-    ) -> Result<(), tonic::transport::Error> {
+    ) -> anyhow::Result<()> {
         self.serve_wrapped(listener, shutdown, |routes| routes)
             .await
     }
@@ -130,7 +130,7 @@ impl GrpcServer {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
         wrap: impl FnOnce(Routes) -> W,
-    ) -> Result<(), tonic::transport::Error>
+    ) -> anyhow::Result<()>
     where
         W: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
             + Clone
@@ -221,7 +221,11 @@ impl GrpcServer {
             ))
             .into_inner();
 
-        let server = Server::builder()
+        let mut server = Server::builder();
+        if let Some(tls) = self.args.tls.server_config().map_err(anyhow::Error::msg)? {
+            server = server.tls_config(tls)?;
+        }
+        let server = server
             .timeout(self.args.request_timeout)
             .max_concurrent_streams(self.args.max_concurrent_streams)
             .concurrency_limit_per_connection(self.args.concurrency_per_connection)
@@ -246,7 +250,8 @@ impl GrpcServer {
             .with_keepalive(Some(self.args.keepalive_interval));
         server
             .serve_with_incoming_shutdown(wrap(routes), incoming, shutdown)
-            .await
+            .await?;
+        Ok(())
     }
 }
 

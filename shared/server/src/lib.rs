@@ -14,6 +14,7 @@
 //! - [`metrics`]: the Prometheus exporter (`BOOST_METRICS_ADDR`)
 //! - [`request_faults`]: oversize and badly framed requests answer in the
 //!   caller's terms (RESOURCE_EXHAUSTED, INVALID_ARGUMENT), never INTERNAL
+//! - [`tls`]: TLS and mutual TLS on every gRPC port, verified TLS to upstreams
 //! - [`paging`]: [`paging::Pager`], the one page-size check, fetch-one-more and page token
 //! - [`shutdown`]: SIGINT/SIGTERM as a future
 //! - [`service`]: [`service::ServiceConfig`] and [`service::run_main`], the one
@@ -31,6 +32,7 @@ pub mod request_faults;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 pub mod trace_context;
 
 pub use error::{ApiError, ErrorCode};
