@@ -4,7 +4,7 @@
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: run test bench lint fmt clippy buf-lint buf-breaking sdk sdk-check envoy-check manifests-check console deps build clean-data
+.PHONY: run test chaos bench lint fmt clippy buf-lint buf-breaking sdk sdk-check envoy-check manifests-check console deps build clean-data
 
 ## run: start dependencies and all five services, create a demo key, print grpcurl commands
 run:
@@ -13,6 +13,10 @@ run:
 ## test: the whole test suite against real PostgreSQL, Redis and broker
 test:
 	bash deploy/local/test.sh
+
+## chaos: kill and restart every component 3 times under load; fails on any lost or duplicated event (CHAOS_KILLS=n)
+chaos:
+	bash deploy/local/chaos.sh
 
 ## bench: release benchmarks over real components (BENCH="auth" selects)
 bench:

@@ -273,23 +273,7 @@ impl Stack {
 
     /// Flags of a processor instance of this stack.
     pub fn processor_args(&self) -> Vec<String> {
-        vec![
-            "--kafka-brokers".into(),
-            self.broker.address.clone(),
-            "--kafka-partitions".into(),
-            self.broker.partitions.to_string(),
-            // Short leases: a killed instance's partitions return quickly.
-            "--lease-ms".into(),
-            PROCESSOR_LEASE_MS.to_string(),
-            "--database-url".into(),
-            self.db.url.clone(),
-            "--database-migrate".into(),
-            "false".into(),
-            "--auth-url".into(),
-            url(self.auth),
-            "--redis-url".into(),
-            self.redis.url.clone(),
-        ]
+        processor_args(&self.broker, &self.db, self.auth, &self.redis)
     }
 
     /// Starts the processor (again), reading offsets from the database.
@@ -515,6 +499,33 @@ pub fn query_args(auth: SocketAddr, db: &TestDatabase) -> Vec<String> {
         url(auth),
         "--database-url".into(),
         db.url.clone(),
+    ]
+}
+
+/// Flags of a processor on the given broker, database, auth and Redis, with
+/// the short test lease ([`PROCESSOR_LEASE_MS`]).
+pub fn processor_args(
+    broker: &TestBroker,
+    db: &TestDatabase,
+    auth: SocketAddr,
+    redis: &TestRedis,
+) -> Vec<String> {
+    vec![
+        "--kafka-brokers".into(),
+        broker.address.clone(),
+        "--kafka-partitions".into(),
+        broker.partitions.to_string(),
+        // Short leases: a killed instance's partitions return quickly.
+        "--lease-ms".into(),
+        PROCESSOR_LEASE_MS.to_string(),
+        "--database-url".into(),
+        db.url.clone(),
+        "--database-migrate".into(),
+        "false".into(),
+        "--auth-url".into(),
+        url(auth),
+        "--redis-url".into(),
+        redis.url.clone(),
     ]
 }
 
