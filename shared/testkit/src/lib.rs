@@ -26,6 +26,20 @@ pub use postgres::TestPostgres;
 pub use redis::TestRedis;
 pub use stack::Stack;
 
+/// A tiny deterministic generator (xorshift64) for tests whose random
+/// choices must replay from a printed seed.
+pub struct Xorshift(pub u64);
+
+impl Xorshift {
+    /// The next number; the seed must not be 0.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
 /// A free loopback port (bound then released; tansu needs a number, not a socket).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

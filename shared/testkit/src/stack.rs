@@ -418,44 +418,62 @@ impl Stack {
     /// Creates an organisation, a project and a key with `scopes`; returns
     /// the project id and the key's secret.
     pub async fn project_with_key(&self, scopes: &[&str]) -> (Uuid, String) {
-        let mut auth = self.auth_client().await;
-        let org = auth
-            .create_organization(admin_request(CreateOrganizationRequest {
-                name: format!("org-{}", Uuid::new_v4()),
-            }))
-            .await
-            .expect("create organisation")
-            .into_inner()
-            .organization
-            .expect("organisation");
-        let project = auth
-            .create_project(admin_request(CreateProjectRequest {
-                organization_id: org.id,
-                name: "test".into(),
-            }))
-            .await
-            .expect("create project")
-            .into_inner()
-            .project
-            .expect("project");
-        let project_id = project.id.parse().expect("project id");
-        (project_id, self.key_for(project_id, scopes).await)
+        project_with_key(&mut self.auth_client().await, scopes).await
     }
 
     /// Creates another key with `scopes` for `project`; returns its secret.
     pub async fn key_for(&self, project: Uuid, scopes: &[&str]) -> String {
-        let mut auth = self.auth_client().await;
-        auth.create_api_key(admin_request(CreateApiKeyRequest {
-            project_id: project.to_string(),
-            name: "test".into(),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            expire_time: None,
+        key_for(&mut self.auth_client().await, project, scopes).await
+    }
+}
+
+/// Creates, as the operator through `auth` (any channel: plaintext or TLS),
+/// an organisation, a project and a key with `scopes`; returns the project
+/// id and the key's secret.
+pub async fn project_with_key(
+    auth: &mut AuthServiceClient<Channel>,
+    scopes: &[&str],
+) -> (Uuid, String) {
+    let org = auth
+        .create_organization(admin_request(CreateOrganizationRequest {
+            name: format!("org-{}", Uuid::new_v4()),
         }))
         .await
-        .expect("create key")
+        .expect("create organisation")
         .into_inner()
-        .secret
-    }
+        .organization
+        .expect("organisation");
+    let project = auth
+        .create_project(admin_request(CreateProjectRequest {
+            organization_id: org.id,
+            name: "test".into(),
+        }))
+        .await
+        .expect("create project")
+        .into_inner()
+        .project
+        .expect("project");
+    let project_id = project.id.parse().expect("project id");
+    (project_id, key_for(auth, project_id, scopes).await)
+}
+
+/// Creates, as the operator through `auth`, a key with `scopes` for
+/// `project`; returns its secret.
+pub async fn key_for(
+    auth: &mut AuthServiceClient<Channel>,
+    project: Uuid,
+    scopes: &[&str],
+) -> String {
+    auth.create_api_key(admin_request(CreateApiKeyRequest {
+        project_id: project.to_string(),
+        name: "test".into(),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        expire_time: None,
+    }))
+    .await
+    .expect("create key")
+    .into_inner()
+    .secret
 }
 
 /// Starts an ingest service (port 0) on the given auth, broker and Redis, with

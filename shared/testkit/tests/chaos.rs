@@ -27,18 +27,15 @@ use std::{
 };
 
 use boost_proto::{
-    auth::v1::{
-        CreateApiKeyRequest, CreateOrganizationRequest, CreateProjectRequest,
-        auth_service_client::AuthServiceClient,
-    },
+    auth::v1::auth_service_client::AuthServiceClient,
     ingest::v1::{EventStatus, ingest_service_client::IngestServiceClient},
     query::v1::{ListEventsRequest, query_service_client::QueryServiceClient},
 };
 use boost_testkit::{
-    TestBroker, TestDatabase, TestPostgres, TestRedis, free_port,
+    TestBroker, TestDatabase, TestPostgres, TestRedis, Xorshift, free_port,
     stack::{
-        ServiceProcess, admin_request, auth_args, command, ingest_args, processor_args, query_args,
-        url,
+        ServiceProcess, auth_args, command, ingest_args, processor_args, project_with_key,
+        query_args, url,
     },
 };
 use common::*;
@@ -299,42 +296,6 @@ async fn client(
     }
 }
 
-/// A project and a key that writes and reads, made through auth.
-async fn project_with_key(auth: SocketAddr) -> (Uuid, String) {
-    let mut auth = AuthServiceClient::connect(url(auth)).await.expect("auth");
-    let org = auth
-        .create_organization(admin_request(CreateOrganizationRequest {
-            name: format!("chaos-{}", Uuid::now_v7()),
-        }))
-        .await
-        .expect("organisation")
-        .into_inner()
-        .organization
-        .expect("organisation");
-    let project = auth
-        .create_project(admin_request(CreateProjectRequest {
-            organization_id: org.id,
-            name: "chaos".into(),
-        }))
-        .await
-        .expect("project")
-        .into_inner()
-        .project
-        .expect("project");
-    let key = auth
-        .create_api_key(admin_request(CreateApiKeyRequest {
-            project_id: project.id.clone(),
-            name: "chaos".into(),
-            scopes: vec!["events:write".into(), "events:read".into()],
-            expire_time: None,
-        }))
-        .await
-        .expect("key")
-        .into_inner()
-        .secret;
-    (project.id.parse().expect("uuid"), key)
-}
-
 /// Rows stored so far.
 async fn stored_count(pool: &boost_storage::Pool) -> Option<i64> {
     let client = pool.get().await.ok()?;
@@ -397,17 +358,9 @@ async fn recovered(
     restarted.elapsed()
 }
 
-/// A small deterministic generator for the kill moments (seed printed).
-struct Moments(u64);
-
-impl Moments {
-    /// A pause between 0.5 and 2.5 s.
-    fn next(&mut self) -> Duration {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        Duration::from_millis(500 + self.0 % 2_000)
-    }
+/// A pause between 0.5 and 2.5 s before the next kill.
+fn next_moment(moments: &mut Xorshift) -> Duration {
+    Duration::from_millis(500 + moments.next_u64() % 2_000)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -430,7 +383,13 @@ async fn test_killing_every_component_loses_and_duplicates_nothing() {
         "chaos: {kills} kill(s) of each component, seed {seed} (CHAOS_SEED replays the moments)"
     );
     let mut chaos = Chaos::start().await;
-    let (project, key) = project_with_key(chaos.auth.addr).await;
+    let (project, key) = project_with_key(
+        &mut AuthServiceClient::connect(url(chaos.auth.addr))
+            .await
+            .expect("auth"),
+        &["events:write", "events:read"],
+    )
+    .await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let ledger = Arc::new(Mutex::new(Ledger::default()));
@@ -460,11 +419,11 @@ async fn test_killing_every_component_loses_and_duplicates_nothing() {
     };
 
     let pool = chaos.db.pool();
-    let mut moments = Moments(seed);
+    let mut moments = Xorshift(seed);
     let mut recovery: BTreeMap<usize, Duration> = BTreeMap::new();
     for _ in 0..kills {
         for which in 0..COMPONENTS.len() {
-            tokio::time::sleep(moments.next()).await;
+            tokio::time::sleep(next_moment(&mut moments)).await;
             chaos.down.store(which, Ordering::SeqCst);
             let restarted = chaos.kill_and_restart(which).await;
             let took = recovered(
@@ -504,19 +463,7 @@ async fn test_killing_every_component_loses_and_duplicates_nothing() {
         .filter(|(_, a)| **a)
         .map(|(id, _)| *id)
         .collect();
-    let stored_rows = || async {
-        let client = pool.get().await.expect("connection");
-        client
-            .query(
-                "SELECT event_id FROM events WHERE project_id = $1",
-                &[&project],
-            )
-            .await
-            .expect("stored ids")
-            .iter()
-            .map(|r| r.get::<_, Uuid>(0))
-            .collect::<Vec<Uuid>>()
-    };
+    let stored_rows = || stored_ids_in(&pool, project);
     let started = Instant::now();
     let mut stored = stored_rows().await;
     while started.elapsed() < DRAIN_LIMIT

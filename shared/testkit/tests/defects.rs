@@ -98,19 +98,6 @@ fn nested(depth: usize) -> Struct {
     value
 }
 
-fn number(n: f64) -> Struct {
-    Struct {
-        fields: [(
-            "n".to_string(),
-            Value {
-                kind: Some(Kind::NumberValue(n)),
-            },
-        )]
-        .into_iter()
-        .collect(),
-    }
-}
-
 /// The field a Track of `event` is refused for (INVALID_ARGUMENT).
 async fn refused_field(stack: &Stack, key: &str, event: Event) -> String {
     let mut ingest = ingest_client(stack).await;

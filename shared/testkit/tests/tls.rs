@@ -8,14 +8,11 @@ mod common;
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use boost_proto::auth::v1::{
-    CreateApiKeyRequest, CreateOrganizationRequest, CreateProjectRequest,
-    auth_service_client::AuthServiceClient,
-};
+use boost_proto::auth::v1::auth_service_client::AuthServiceClient;
 use boost_server::tls::TlsArgs;
 use boost_testkit::{
     TestBroker, TestDatabase, TestRedis,
-    stack::{admin_request, auth_args, ingest_args},
+    stack::{auth_args, ingest_args, project_with_key},
 };
 use clap::Parser;
 use common::*;
@@ -231,36 +228,7 @@ async fn test_tls_and_mutual_tls_refuse_what_they_cannot_verify() {
     // A key made over mutual TLS, then a Track over TLS that ingest
     // validates with auth over mutual TLS.
     let mut admin = AuthServiceClient::new(channel(&https(auth), &verified));
-    let org = admin
-        .create_organization(admin_request(CreateOrganizationRequest {
-            name: format!("org-{}", uuid::Uuid::now_v7()),
-        }))
-        .await
-        .expect("create organisation over mTLS")
-        .into_inner()
-        .organization
-        .expect("organisation");
-    let project = admin
-        .create_project(admin_request(CreateProjectRequest {
-            organization_id: org.id,
-            name: "tls".into(),
-        }))
-        .await
-        .expect("create project")
-        .into_inner()
-        .project
-        .expect("project");
-    let key = admin
-        .create_api_key(admin_request(CreateApiKeyRequest {
-            project_id: project.id,
-            name: "tls".into(),
-            scopes: vec!["events:write".into()],
-            expire_time: None,
-        }))
-        .await
-        .expect("create key")
-        .into_inner()
-        .secret;
+    let (_, key) = project_with_key(&mut admin, &["events:write"]).await;
     let mut client = boost_proto::ingest::v1::ingest_service_client::IngestServiceClient::new(
         channel(&https(ingest), &caller),
     );

@@ -100,9 +100,28 @@ pub fn violated_field(status: &Status) -> String {
         .unwrap_or_else(|| panic!("no BadRequest field violation in {status:?}"))
 }
 
+/// Properties `{"n": n}`: one number, any f64 (NaN and infinities included).
+pub fn number(n: f64) -> boost_proto::prost_types::Struct {
+    use boost_proto::prost_types::{Struct, Value, value::Kind};
+    Struct {
+        fields: [(
+            "n".to_string(),
+            Value {
+                kind: Some(Kind::NumberValue(n)),
+            },
+        )]
+        .into_iter()
+        .collect(),
+    }
+}
+
 /// Every event id stored for `project`.
 pub async fn stored_ids(stack: &Stack, project: uuid::Uuid) -> Vec<uuid::Uuid> {
-    let pool = stack.db.pool();
+    stored_ids_in(&stack.db.pool(), project).await
+}
+
+/// The ids of `project`'s stored events, through `pool`.
+pub async fn stored_ids_in(pool: &boost_storage::Pool, project: uuid::Uuid) -> Vec<uuid::Uuid> {
     let client = pool.get().await.expect("connection");
     client
         .query(
