@@ -4,7 +4,7 @@
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: run test chaos bench lint fmt clippy buf-lint buf-breaking sdk sdk-check envoy-check manifests-check console deps build clean-data
+.PHONY: run test chaos fuzz soak bench lint fmt clippy buf-lint buf-breaking sdk sdk-check envoy-check manifests-check console deps build clean-data
 
 ## run: start dependencies and all five services, create a demo key, print grpcurl commands
 run:
@@ -17,6 +17,14 @@ test:
 ## chaos: kill and restart every component 3 times under load; fails on any lost or duplicated event (CHAOS_KILLS=n)
 chaos:
 	bash deploy/local/chaos.sh
+
+## fuzz: every cargo-fuzz target in shared/fuzz for FUZZ_SECONDS (60) each; fails on a finding
+fuzz:
+	bash deploy/local/fuzz.sh
+
+## soak: SOAK_MINUTES (30) at half the measured capacity, sampling memory, files, connections and latency each minute
+soak:
+	bash deploy/local/soak.sh
 
 ## bench: release benchmarks over real components (BENCH="auth" selects)
 bench:
