@@ -26,3 +26,5 @@ say "deploy/envoy/envoy.yaml against Envoy's API schema, and broken copies of it
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$ROOT/deploy/envoy"
 say "deploy/compose and deploy/kubernetes against their schemas, and broken copies of them"
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$ROOT/deploy/manifests"
+say "fuzz targets, 10 s each (make fuzz runs 60 s each)"
+FUZZ_SECONDS=10 bash "$ROOT/deploy/local/fuzz.sh"

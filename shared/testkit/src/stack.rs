@@ -135,6 +135,14 @@ impl ServiceProcess {
         (kib("VmHWM:"), kib("VmRSS:"))
     }
 
+    /// Open file descriptors (entries of `/proc/<pid>/fd`): sockets, files
+    /// and pipes; 0 once the process is gone.
+    pub fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|entries| entries.count())
+            .unwrap_or(0)
+    }
+
     /// Sends `signal` (e.g. `STOP`, `CONT`) with `kill(1)`: a stopped
     /// process keeps its sockets but runs nothing until continued.
     pub fn signal(&self, signal: &str) {
@@ -155,6 +163,56 @@ impl ServiceProcess {
 impl Drop for ServiceProcess {
     fn drop(&mut self) {
         self.kill_now();
+    }
+}
+
+/// A service process that can be killed and started again on the same
+/// address and flags, its stderr appended to `<logs>/<name>.log`.
+pub struct ManagedService {
+    /// Its name, e.g. `ingest`.
+    pub name: &'static str,
+    /// The binary (e.g. `env!("CARGO_BIN_EXE_boost-test-ingest")`).
+    binary: &'static str,
+    /// Its flags.
+    args: Vec<String>,
+    /// Where it listens, the same across restarts.
+    pub addr: SocketAddr,
+    /// The running process, if any.
+    pub process: Option<ServiceProcess>,
+}
+
+impl ManagedService {
+    /// A service on a free loopback port; not started yet.
+    pub fn new(name: &'static str, binary: &'static str, args: Vec<String>) -> Self {
+        Self {
+            name,
+            binary,
+            args,
+            addr: ([127, 0, 0, 1], crate::free_port()).into(),
+            process: None,
+        }
+    }
+
+    /// Starts it (`BOOST_LOG=warn`) and returns once it reports SERVING.
+    pub async fn start(&mut self, logs: &std::path::Path) {
+        let mut command = command(self.binary, &self.args, self.addr);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logs.join(format!("{}.log", self.name)))
+            .expect("service log");
+        command
+            .env("BOOST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(log);
+        self.process = Some(ServiceProcess::spawn(command, self.addr).await);
+    }
+
+    /// `kill -9`, if it runs.
+    pub fn kill(&mut self) {
+        if let Some(process) = self.process.take() {
+            process.kill();
+        }
     }
 }
 

@@ -32,10 +32,9 @@ use boost_proto::{
     query::v1::{ListEventsRequest, query_service_client::QueryServiceClient},
 };
 use boost_testkit::{
-    TestBroker, TestDatabase, TestPostgres, TestRedis, Xorshift, free_port,
+    TestBroker, TestDatabase, TestPostgres, TestRedis, Xorshift,
     stack::{
-        ServiceProcess, auth_args, command, ingest_args, processor_args, project_with_key,
-        query_args, url,
+        ManagedService, auth_args, ingest_args, processor_args, project_with_key, query_args, url,
     },
 };
 use common::*;
@@ -77,56 +76,14 @@ struct Chaos {
     db: TestDatabase,
     redis: TestRedis,
     broker: TestBroker,
-    auth: Service,
-    ingest: Service,
-    query: Service,
-    processor: Service,
+    auth: ManagedService,
+    ingest: ManagedService,
+    query: ManagedService,
+    processor: ManagedService,
     /// Which component is down or recovering ([`NONE`]: none).
     down: Arc<AtomicUsize>,
     /// Where the processes' logs go.
     logs: std::path::PathBuf,
-}
-
-/// A service process and how to start it again on the same address.
-struct Service {
-    name: &'static str,
-    binary: &'static str,
-    args: Vec<String>,
-    addr: SocketAddr,
-    process: Option<ServiceProcess>,
-}
-
-impl Service {
-    fn new(name: &'static str, binary: &'static str, args: Vec<String>) -> Self {
-        let addr = ([127, 0, 0, 1], free_port()).into();
-        Self {
-            name,
-            binary,
-            args,
-            addr,
-            process: None,
-        }
-    }
-
-    async fn start(&mut self, logs: &std::path::Path) {
-        let mut command = command(self.binary, &self.args, self.addr);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(logs.join(format!("{}.log", self.name)))
-            .expect("service log");
-        command
-            .env("BOOST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(log);
-        self.process = Some(ServiceProcess::spawn(command, self.addr).await);
-    }
-
-    fn kill(&mut self) {
-        if let Some(process) = self.process.take() {
-            process.kill();
-        }
-    }
 }
 
 impl Chaos {
@@ -137,23 +94,23 @@ impl Chaos {
         let broker = TestBroker::start();
         let logs = std::env::temp_dir().join(format!("boost-chaos-{}", Uuid::now_v7()));
         std::fs::create_dir_all(&logs).expect("log dir");
-        let mut auth = Service::new(
+        let mut auth = ManagedService::new(
             "auth",
             env!("CARGO_BIN_EXE_boost-test-auth"),
             auth_args(&db, &redis),
         );
         auth.start(&logs).await;
-        let mut ingest = Service::new(
+        let mut ingest = ManagedService::new(
             "ingest",
             env!("CARGO_BIN_EXE_boost-test-ingest"),
             ingest_args(auth.addr, &broker, &redis),
         );
-        let mut query = Service::new(
+        let mut query = ManagedService::new(
             "query",
             env!("CARGO_BIN_EXE_boost-test-query"),
             query_args(auth.addr, &db),
         );
-        let mut processor = Service::new(
+        let mut processor = ManagedService::new(
             "processor",
             env!("CARGO_BIN_EXE_boost-test-processor"),
             processor_args(&broker, &db, auth.addr, &redis),
@@ -175,7 +132,7 @@ impl Chaos {
         }
     }
 
-    fn services(&mut self) -> [&mut Service; 4] {
+    fn services(&mut self) -> [&mut ManagedService; 4] {
         [
             &mut self.auth,
             &mut self.ingest,
