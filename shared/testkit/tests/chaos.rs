@@ -33,9 +33,7 @@ use boost_proto::{
 };
 use boost_testkit::{
     TestBroker, TestDatabase, TestPostgres, TestRedis, Xorshift,
-    stack::{
-        ManagedService, auth_args, ingest_args, processor_args, project_with_key, query_args, url,
-    },
+    stack::{ManagedService, project_with_key, url},
 };
 use common::*;
 use tonic::transport::Channel;
@@ -94,30 +92,7 @@ impl Chaos {
         let broker = TestBroker::start();
         let logs = std::env::temp_dir().join(format!("boost-chaos-{}", Uuid::now_v7()));
         std::fs::create_dir_all(&logs).expect("log dir");
-        let mut auth = ManagedService::new(
-            "auth",
-            env!("CARGO_BIN_EXE_boost-test-auth"),
-            auth_args(&db, &redis),
-        );
-        auth.start(&logs).await;
-        let mut ingest = ManagedService::new(
-            "ingest",
-            env!("CARGO_BIN_EXE_boost-test-ingest"),
-            ingest_args(auth.addr, &broker, &redis),
-        );
-        let mut query = ManagedService::new(
-            "query",
-            env!("CARGO_BIN_EXE_boost-test-query"),
-            query_args(auth.addr, &db),
-        );
-        let mut processor = ManagedService::new(
-            "processor",
-            env!("CARGO_BIN_EXE_boost-test-processor"),
-            processor_args(&broker, &db, auth.addr, &redis),
-        );
-        ingest.start(&logs).await;
-        query.start(&logs).await;
-        processor.start(&logs).await;
+        let [auth, ingest, query, processor] = service_processes(&db, &redis, &broker, &logs).await;
         Self {
             postgres,
             db,

@@ -25,9 +25,7 @@ use boost_proto::{
 };
 use boost_testkit::{
     TestBroker, TestDatabase, TestRedis,
-    stack::{
-        ManagedService, auth_args, ingest_args, processor_args, project_with_key, query_args, url,
-    },
+    stack::{project_with_key, url},
 };
 use common::*;
 use tonic::transport::Channel;
@@ -116,33 +114,7 @@ async fn test_soak_at_half_capacity_grows_nothing() {
     );
     let logs = std::env::temp_dir().join(format!("boost-soak-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&logs).expect("log dir");
-    let mut auth = ManagedService::new(
-        "auth",
-        env!("CARGO_BIN_EXE_boost-test-auth"),
-        auth_args(&db, &redis),
-    );
-    auth.start(&logs).await;
-    let mut services = vec![
-        ManagedService::new(
-            "ingest",
-            env!("CARGO_BIN_EXE_boost-test-ingest"),
-            ingest_args(auth.addr, &broker, &redis),
-        ),
-        ManagedService::new(
-            "query",
-            env!("CARGO_BIN_EXE_boost-test-query"),
-            query_args(auth.addr, &db),
-        ),
-        ManagedService::new(
-            "processor",
-            env!("CARGO_BIN_EXE_boost-test-processor"),
-            processor_args(&broker, &db, auth.addr, &redis),
-        ),
-    ];
-    for service in &mut services {
-        service.start(&logs).await;
-    }
-    services.insert(0, auth);
+    let services = service_processes(&db, &redis, &broker, &logs).await;
     let (_, key) = project_with_key(
         &mut AuthServiceClient::connect(url(services[0].addr))
             .await

@@ -375,3 +375,43 @@ pub async fn assert_exactly_once(
     );
     stored
 }
+
+/// The four services as restartable OS processes (the test kit's
+/// `boost-test-*` binaries) over `db`, `redis` and `broker`, logging to
+/// `logs`, each started and SERVING: auth first (it applies migrations),
+/// then ingest, query and the processor.
+pub async fn service_processes(
+    db: &boost_testkit::TestDatabase,
+    redis: &boost_testkit::TestRedis,
+    broker: &boost_testkit::TestBroker,
+    logs: &std::path::Path,
+) -> [boost_testkit::stack::ManagedService; 4] {
+    use boost_testkit::stack::{
+        ManagedService, auth_args, ingest_args, processor_args, query_args,
+    };
+    let mut auth = ManagedService::new(
+        "auth",
+        env!("CARGO_BIN_EXE_boost-test-auth"),
+        auth_args(db, redis),
+    );
+    auth.start(logs).await;
+    let mut ingest = ManagedService::new(
+        "ingest",
+        env!("CARGO_BIN_EXE_boost-test-ingest"),
+        ingest_args(auth.addr, broker, redis),
+    );
+    let mut query = ManagedService::new(
+        "query",
+        env!("CARGO_BIN_EXE_boost-test-query"),
+        query_args(auth.addr, db),
+    );
+    let mut processor = ManagedService::new(
+        "processor",
+        env!("CARGO_BIN_EXE_boost-test-processor"),
+        processor_args(broker, db, auth.addr, redis),
+    );
+    for service in [&mut ingest, &mut query, &mut processor] {
+        service.start(logs).await;
+    }
+    [auth, ingest, query, processor]
+}
