@@ -1,7 +1,7 @@
 //! Validation cache: L1 in-process (bounded, short TTL, short negative
 //! caching) in front of L2 Redis in front of PostgreSQL.
 //!
-//! Revocation deletes the L2 entry and publishes the key hash on
+//! Revocation replaces the L2 entry with a tombstone and publishes the key hash on
 //! [`INVALIDATION_CHANNEL`]; every instance drops it from its L1. An L1
 //! entry is trusted for its full lifetime only if it was stored while this
 //! instance's subscription was confirmed and has stayed up since: an entry
@@ -255,13 +255,21 @@ impl KeyCache {
         Expiration::EX(self.ttls.l2.as_secs().max(1) as i64)
     }
 
-    /// Drops keys from L1 and counts the invalidation, under one lock.
-    fn l1_remove(&self, hashes: &[[u8; 32]]) {
+    /// Applies `change` to L1 and counts it as an invalidation, under one
+    /// lock, so no lookup that began before it can put an answer back.
+    fn l1_invalidate(&self, change: impl FnOnce(&mut HashMap<[u8; 32], L1Entry>)) {
         let mut l1 = self.l1.lock().expect("l1 lock");
         self.generation.fetch_add(1, Ordering::AcqRel);
-        for hash in hashes {
-            l1.remove(hash);
-        }
+        change(&mut l1);
+    }
+
+    /// Drops keys from L1 (an invalidation).
+    fn l1_remove(&self, hashes: &[[u8; 32]]) {
+        self.l1_invalidate(|l1| {
+            for hash in hashes {
+                l1.remove(hash);
+            }
+        });
     }
 
     /// Forgets keys everywhere: local L1 now, L2 (a tombstone) and every
@@ -269,7 +277,7 @@ impl KeyCache {
     pub async fn invalidate(&self, hashes: &[[u8; 32]]) {
         self.l1_remove(hashes);
         for hash in hashes {
-            let deleted: Result<(), _> = self
+            let tombstoned: Result<(), _> = self
                 .redis
                 .set(
                     l2_key(hash),
@@ -281,7 +289,7 @@ impl KeyCache {
                 .await;
             let published: Result<i64, _> =
                 self.redis.publish(INVALIDATION_CHANNEL, hex(hash)).await;
-            if let Err(e) = deleted.and(published) {
+            if let Err(e) = tombstoned.and(published) {
                 boost_storage::redis::count_error("key_invalidation");
                 tracing::warn!(error = %e, "cache invalidation through redis failed; other instances rely on the 1 s L1 bound");
             }
@@ -330,9 +338,7 @@ impl KeyCache {
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                     // Missed invalidations: drop everything rather than serve a revoked key.
                     tracing::warn!(missed, "invalidation messages lagged; clearing L1");
-                    let mut l1 = self.l1.lock().expect("l1 lock");
-                    self.generation.fetch_add(1, Ordering::AcqRel);
-                    l1.clear();
+                    self.l1_invalidate(HashMap::clear);
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             }
