@@ -245,7 +245,14 @@ impl IngestLogic {
         request: OneEvent,
         rule: KindRule,
     ) -> Result<Admitted<EventOutcome>, IngestError> {
-        let decision = self.admit(sender, 1).await?;
+        let (decision, known) = tokio::join!(
+            self.admit(sender, 1),
+            self.known_ids(
+                sender.principal.project_id,
+                std::slice::from_ref(&request.event)
+            )
+        );
+        let decision = decision?;
         let event = tracing::info_span!("validate", events = 1)
             .in_scope(|| {
                 validate_event(
@@ -258,7 +265,7 @@ impl IngestLogic {
             })
             .inspect_err(|e| count_rejected(&e.field))?;
         let mut results = self
-            .submit(&sender.principal, vec![(0, event)], request.ack)
+            .submit(&sender.principal, vec![(0, event)], &known, request.ack)
             .await;
         match results.pop().expect("one result per event") {
             Submitted::Done(answer) => {
@@ -278,18 +285,24 @@ impl IngestLogic {
         sender: &Sender,
         batch: Batch,
     ) -> Result<Admitted<BatchOutcome>, IngestError> {
-        let decision = self.admit(sender, batch.events.len()).await?;
+        let (decision, known) = tokio::join!(
+            self.admit(sender, batch.events.len()),
+            self.known_ids(sender.principal.project_id, &batch.events)
+        );
+        let decision = decision?;
         let answer = self
-            .write_batch(&sender.principal, batch.events, batch.ack)
+            .write_batch(&sender.principal, batch.events, &known, batch.ack)
             .await?;
         Ok(Admitted { answer, decision })
     }
 
-    /// Validates and writes one batch already admitted.
+    /// Validates and writes one batch already admitted; `known` holds the
+    /// ids the dedup lookup found.
     async fn write_batch(
         &self,
         principal: &Principal,
         events: Vec<Event>,
+        known: &HashSet<String>,
         ack: Ack,
     ) -> Result<BatchOutcome, IngestError> {
         if events.is_empty() || events.len() > self.limits.max_batch_events {
@@ -321,7 +334,7 @@ impl IngestLogic {
         }
         drop(validating);
         let mut failures = Vec::new();
-        for submitted in self.submit(principal, valid, ack).await {
+        for submitted in self.submit(principal, valid, known, ack).await {
             match submitted {
                 Submitted::Done(result) => results.push(result),
                 Submitted::Failed {
@@ -471,12 +484,39 @@ impl IngestLogic {
             .collect()
     }
 
-    /// Dedup → pack per partition → produce concurrently → (COMMITTED: wait
-    /// for the processor) → one outcome per event.
+    /// The client-chosen event ids of `events` that were accepted before,
+    /// in the form validation gives them. Looked up before validation, so
+    /// that it shares a Redis round trip with admission; ids the server
+    /// assigns are new and not looked up.
+    async fn known_ids(&self, project: uuid::Uuid, events: &[Event]) -> HashSet<String> {
+        if events.len() > self.limits.max_batch_events {
+            return HashSet::new(); // refused by write_batch; nothing to look up
+        }
+        let ids: Vec<String> = events
+            .iter()
+            .filter_map(|e| e.event_id.parse::<uuid::Uuid>().ok())
+            .map(|id| id.to_string())
+            .collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let seen = self
+            .dedup
+            .seen(project, &refs)
+            .instrument(tracing::info_span!("dedup.check", events = refs.len()))
+            .await;
+        ids.into_iter()
+            .zip(seen)
+            .filter_map(|(id, seen)| seen.then_some(id))
+            .collect()
+    }
+
+    /// Dedup (against `known`, the ids accepted before) → pack per
+    /// partition → produce concurrently → (COMMITTED: wait for the
+    /// processor) → one outcome per event.
     async fn submit(
         &self,
         principal: &Principal,
         events: Vec<(u32, Event)>,
+        known: &HashSet<String>,
         ack: Ack,
     ) -> Vec<Submitted> {
         let project = principal.project_id;
@@ -499,15 +539,9 @@ impl IngestLogic {
             })
             .collect();
         let events = self.admit_users(project, events, &mut outcomes).await;
-        let ids: Vec<&str> = events.iter().map(|(_, e)| e.event_id.as_str()).collect();
-        let seen = self
-            .dedup
-            .seen(project, &ids)
-            .instrument(tracing::info_span!("dedup.check", events = ids.len()))
-            .await;
         let mut groups: BTreeMap<i32, Vec<(u32, Event)>> = BTreeMap::new();
-        for ((index, event), seen) in events.into_iter().zip(seen) {
-            if seen {
+        for (index, event) in events {
+            if known.contains(&event.event_id) {
                 outcomes.push(Submitted::Done(outcome(
                     index,
                     event.event_id,
@@ -572,10 +606,7 @@ impl IngestLogic {
             .iter()
             .flat_map(|(_, indexes)| indexes.iter().map(|(_, id)| id.as_str()))
             .collect();
-        self.dedup
-            .mark(project, &accepted)
-            .instrument(tracing::info_span!("dedup.mark", events = accepted.len()))
-            .await;
+        self.dedup.mark(project, &accepted);
         // One deadline for the whole call: the waits run side by side.
         let stored = futures::future::join_all(sent_records.iter().map(|(record, _)| async {
             ack == Ack::Committed

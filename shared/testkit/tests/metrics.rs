@@ -150,14 +150,15 @@ async fn test_stack_metrics_count_outcomes_limits_validations_and_processor_prog
         "named by deploy/observability but not served: {missing:?}"
     );
 
-    // Redis gone: the calls still succeed, and the failed commands are counted.
+    // Redis gone: the calls still succeed, and the failed commands are
+    // counted (a client-chosen id is looked up; a server-assigned one is not).
     stack.redis.stop();
     let redis_errors = eventually(Duration::from_secs(15), || {
         let (mut ingest, key) = (ingest.clone(), key.clone());
         async move {
-            let accepted = track(&mut ingest, &key, event("without_redis"))
-                .await
-                .is_ok();
+            let mut sent = event("without_redis");
+            sent.event_id = uuid::Uuid::now_v7().to_string();
+            let accepted = track(&mut ingest, &key, sent).await.is_ok();
             let text = scrape(exporter).await;
             accepted
                 && sample(

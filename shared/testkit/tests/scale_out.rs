@@ -61,14 +61,19 @@ async fn test_two_ingest_and_two_query_instances_act_as_one() {
     let (_q2, query2) = query(&stack, &[]).await;
     let mut ingests = [ingest1, ingest2];
     let mut queries = [query1, query2];
-    let (_, key) = stack
+    let (project, key) = stack
         .project_with_key(&["events:write", "events:read"])
         .await;
 
-    // Dedup: an id accepted by one instance is a duplicate on the other.
+    // Dedup: an id accepted by one instance is a duplicate on the other,
+    // once the first has written its mark to Redis (just after answering,
+    // off the request's path).
     let mut first = event("dedup");
     first.event_id = uuid::Uuid::now_v7().to_string();
     for (instance, expected) in [(0, EventStatus::Accepted), (1, EventStatus::Duplicate)] {
+        if instance == 1 {
+            wait_for_dedup_mark(&stack, project, &first.event_id).await;
+        }
         let answer = ingests[instance]
             .track(with_key(&key, request(first.clone(), AckLevel::Broker)))
             .await
@@ -168,4 +173,20 @@ async fn test_query_reads_from_the_replica_url_when_given() {
         .await
         .expect_err("not on the replica");
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
+}
+
+/// Waits (≤ 5 s) until Redis remembers `event_id` as accepted, asked
+/// through a dedup of its own (nothing pending in it).
+async fn wait_for_dedup_mark(stack: &Stack, project: uuid::Uuid, event_id: &str) {
+    let args = boost_storage::redis::RedisArgs::with_url(stack.redis.url.clone());
+    let redis = boost_storage::redis::client(&args).expect("redis client");
+    let dedup = boost_ingest::dedup::Dedup::new(redis, std::time::Duration::from_secs(60));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while dedup.seen(project, &[event_id]).await != [true] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the accepted id's mark never reached Redis"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }

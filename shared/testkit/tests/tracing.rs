@@ -244,7 +244,6 @@ async fn test_one_trace_runs_from_track_through_kafka_to_the_commit() {
         "validate",
         "dedup.check",
         "produce",
-        "dedup.mark",
         "commit_wait",
     ] {
         let span = named(&spans, "ingest", stage);
