@@ -231,7 +231,8 @@ impl QueryLogic {
 
     /// The project's business metrics, from three queries on two
     /// connections: all-time counts by service (rollups), the last 24 hours
-    /// by hour and service (hourly rollups), and an exact last-hour count.
+    /// by hour and service (hourly rollups), and the last 60 minutes (minute
+    /// rollups).
     #[tracing::instrument(name = "query.execute", skip_all, fields(db.system = "postgresql", operation = "metrics"))]
     pub async fn metrics(&self, principal: &Principal) -> Result<Metrics, QueryError> {
         let project = principal.project_id;
@@ -239,7 +240,8 @@ impl QueryLogic {
         let this_hour = utc::floor(now, HOUR);
         let all_time = EventFilter::new(project, SystemTime::UNIX_EPOCH, this_hour + 2 * HOUR);
         let last_day = EventFilter::new(project, this_hour - 23 * HOUR, this_hour + 2 * HOUR);
-        let last_hour = EventFilter::new(project, now - HOUR, now + DEFAULT_END_SLACK);
+        // The current minute so far and the 59 before it.
+        let last_hour_from = utc::floor(now, utc::MINUTE) - 59 * utc::MINUTE;
         let all_time_by_service = async {
             let mut client = self.pool.get().await.map_err(StorageError::from)?;
             let tx = rls::read_as(&mut client, project).await?;
@@ -260,7 +262,7 @@ impl QueryLogic {
             // Pipelined on the one connection.
             Ok::<_, QueryError>(tokio::try_join!(
                 aggregates::service_hours(&tx, &last_day),
-                events::count_matching(&tx, &last_hour),
+                aggregates::minutes_total(&tx, project, last_hour_from, now + DEFAULT_END_SLACK),
             )?)
         };
         let ((total_events, by_service), (service_hours, last_hour)) =

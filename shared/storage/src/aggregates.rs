@@ -1,5 +1,6 @@
 //! Event counts grouped by one dimension, from the hourly rollups when they
-//! can answer and from raw rows otherwise.
+//! can answer and from raw rows otherwise; recent minutes from the minute
+//! rollups.
 
 use std::time::SystemTime;
 
@@ -189,4 +190,24 @@ pub async fn service_hours(
         .iter()
         .map(|row| (row.get(0), row.get(1), row.get(2)))
         .collect())
+}
+
+/// Events of `project` that occurred in the minutes from `first_minute`
+/// (a minute start, at most 2 hours back: older minutes are not kept) up to
+/// `end`, from the minute rollups.
+pub async fn minutes_total(
+    client: &impl GenericClient,
+    project: uuid::Uuid,
+    first_minute: SystemTime,
+    end: SystemTime,
+) -> Result<i64, StorageError> {
+    let row = client
+        .query_one(
+            "SELECT coalesce(sum(events), 0)::int8 FROM event_rollups_minutely \
+             WHERE project_id = $1 AND minute >= $2 AND minute < $3",
+            &[&project, &first_minute, &end],
+        )
+        .await
+        .map_err(|e| StorageError::query("minute rollups", e))?;
+    Ok(row.get(0))
 }

@@ -224,6 +224,16 @@ WITH input AS (
     FROM new GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
     ON CONFLICT (project_id, day, service, type, kind, source_partition)
     DO UPDATE SET events = r.events + EXCLUDED.events
+), minutes AS (
+    INSERT INTO event_rollups_minutely AS r (project_id, minute, source_partition, events)
+    SELECT project_id, date_trunc('minute', occurred_at, 'UTC'), $20, count(*)
+    FROM new WHERE occurred_at >= now() - interval '2 hours'
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (project_id, minute, source_partition)
+    DO UPDATE SET events = r.events + EXCLUDED.events
+), old_minutes AS (
+    DELETE FROM event_rollups_minutely
+    WHERE source_partition = $20 AND minute < now() - interval '3 hours'
 ), users AS (
     INSERT INTO end_users AS e (project_id, user_id, traits, first_seen, last_seen, events)
     SELECT project_id, user_id,
@@ -242,8 +252,9 @@ SELECT count(*) FROM new";
 /// already in `event_ids` are skipped, and so are events of projects that no
 /// longer exist. The day partitions must exist ([`crate::partitions`]). From the rows
 /// that were new, the same statement adds to the hourly and daily rollups
-/// (under `partition`) and to the end users (traits merged from IDENTIFY
-/// events).
+/// and, for events of the last 2 hours, the minute rollups (all under
+/// `partition`, whose minute rows older than 3 hours it deletes), and to the
+/// end users (traits merged from IDENTIFY events).
 /// Run it in the transaction that saves the offset: a replay then finds no
 /// new rows and counts nothing twice. Returns how many rows were new.
 pub async fn insert_batch(
@@ -384,16 +395,6 @@ pub async fn total(
     let plan: serde_json::Value = sql.query(client, "estimate events").await?[0].get(0);
     let estimate = plan[0]["Plan"]["Plan Rows"].as_f64().unwrap_or(0.0) as i64;
     Ok((estimate.max(counted), false))
-}
-
-/// Exact number of events matching `filter`, however many.
-pub async fn count_matching(
-    client: &impl GenericClient,
-    filter: &EventFilter,
-) -> Result<i64, StorageError> {
-    let mut sql = Sql::new("SELECT count(*) FROM events");
-    filter.push_where(&mut sql);
-    Ok(sql.query(client, "count events").await?[0].get(0))
 }
 
 /// One event by id, within its project.

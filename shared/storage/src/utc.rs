@@ -5,6 +5,8 @@ use std::time::{Duration, SystemTime};
 
 /// One hour.
 pub const HOUR: Duration = Duration::from_secs(3600);
+/// One minute.
+pub const MINUTE: Duration = Duration::from_secs(60);
 /// One UTC day.
 pub const DAY: Duration = Duration::from_secs(24 * 3600);
 

@@ -473,6 +473,7 @@ async fn sql_reader_sees_nothing(stack: &Stack, a: &Victim, b_project: Uuid) {
         "end_users",
         "event_rollups_hourly",
         "event_rollups_daily",
+        "event_rollups_minutely",
         "dead_letters",
     ];
     let owner = client.transaction().await.expect("begin");

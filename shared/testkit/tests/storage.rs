@@ -103,6 +103,73 @@ async fn test_pagination_returns_every_row_once_newest_first() {
     assert!(seen.len() <= 255);
 }
 
+/// Minute rollups hold the last 2 hours of event time, per partition; a
+/// partition's batch deletes its own rows older than 3 hours and leaves the
+/// other partitions' alone. GetMetrics' last hour sums them.
+#[tokio::test]
+async fn test_minute_rollups_keep_recent_minutes_and_drop_old_ones() {
+    let stack = Stack::start().await;
+    let (project, _) = stack.project_with_key(&["events:read"]).await;
+    let pool = stack.db.pool();
+    let client = pool.get().await.expect("connection");
+    let now = SystemTime::now();
+    let recent = now - Duration::from_secs(90 * 60);
+    let too_old = now - Duration::from_secs(150 * 60);
+    boost_storage::partitions::DayPartitions::default()
+        .ensure(&client, [too_old, now])
+        .await
+        .expect("day partitions");
+    let stale = boost_storage::utc::floor(
+        now - Duration::from_secs(4 * 3600),
+        boost_storage::utc::MINUTE,
+    );
+    for partition in [0i32, 1] {
+        client
+            .execute(
+                "INSERT INTO event_rollups_minutely (project_id, minute, source_partition, events) \
+                 VALUES ($1, $2, $3, 7)",
+                &[&project, &stale, &partition],
+            )
+            .await
+            .expect("stale minute row");
+    }
+    let rows = [
+        row(project, now),
+        row(project, now),
+        row(project, recent),
+        row(project, too_old),
+    ];
+    events::insert_batch(&client, 0, &rows)
+        .await
+        .expect("insert");
+    let minutes: Vec<(SystemTime, i32, i64)> = client
+        .query(
+            "SELECT minute, source_partition, events FROM event_rollups_minutely \
+             WHERE project_id = $1 ORDER BY 1, 2",
+            &[&project],
+        )
+        .await
+        .expect("minute rows")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let minute = |t| boost_storage::utc::floor(t, boost_storage::utc::MINUTE);
+    assert_eq!(
+        minutes,
+        vec![(stale, 1, 7), (minute(recent), 0, 1), (minute(now), 0, 2)],
+        "partition 0's stale row deleted, partition 1's kept; the event 150 minutes back not counted"
+    );
+    let last_hour = boost_storage::aggregates::minutes_total(
+        &client,
+        project,
+        minute(now) - 59 * boost_storage::utc::MINUTE,
+        now + Duration::from_secs(300),
+    )
+    .await
+    .expect("minutes total");
+    assert_eq!(last_hour, 2);
+}
+
 #[tokio::test]
 async fn test_unreadable_record_is_dead_lettered_and_partition_goes_on() {
     let stack = Stack::start().await;

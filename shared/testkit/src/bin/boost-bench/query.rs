@@ -83,7 +83,7 @@ async fn load(stack: &Stack, project: Uuid, total: i64) -> anyhow::Result<()> {
             done as f64 / started.elapsed().as_secs_f64()
         );
     }
-    eprintln!("  deriving event ids, hourly rollups and end users…");
+    eprintln!("  deriving event ids, rollups and end users…");
     client
         .execute(
             "INSERT INTO event_ids (project_id, event_id, occurred_at)
@@ -112,6 +112,15 @@ async fn load(stack: &Stack, project: Uuid, total: i64) -> anyhow::Result<()> {
         .await?;
     client
         .execute(
+            "INSERT INTO event_rollups_minutely (project_id, minute, source_partition, events)
+             SELECT project_id, date_trunc('minute', occurred_at, 'UTC'), 0, count(*)
+             FROM events WHERE project_id = $1 AND occurred_at >= now() - interval '2 hours'
+             GROUP BY 1, 2 ORDER BY 2",
+            &[&project],
+        )
+        .await?;
+    client
+        .execute(
             "INSERT INTO end_users (project_id, user_id, traits, first_seen, last_seen, events)
              SELECT project_id, user_id, '{}', min(occurred_at), max(occurred_at), count(*)
              FROM events WHERE project_id = $1 GROUP BY 1, 2",
@@ -126,6 +135,7 @@ async fn load(stack: &Stack, project: Uuid, total: i64) -> anyhow::Result<()> {
         "event_ids",
         "event_rollups_hourly",
         "event_rollups_daily",
+        "event_rollups_minutely",
         "end_users",
     ] {
         client

@@ -682,7 +682,7 @@ Global___GetMetricsRequest: _TypeAlias = GetMetricsRequest  # noqa: Y015
 @_typing.final
 class GetMetricsResponse(_message.Message):
     """Response of GetMetrics: the project's business metrics, from the hourly
-    rollups (hour-granular) except last_hour.
+    rollups (hour-granular) except last_hour (minute rollups).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -696,7 +696,9 @@ class GetMetricsResponse(_message.Message):
     total_events: _builtins.int
     """Every stored event."""
     last_hour: _builtins.int
-    """Events in the last 60 minutes (exact, from raw rows)."""
+    """Events in the 60 clock minutes up to now (the current minute so far plus
+    the 59 before it), by event time.
+    """
     last_24_hours: _builtins.int
     """Events in the 24 clock hours up to now (the current hour so far plus
     the 23 before it).

@@ -576,7 +576,7 @@ export const GetMetricsRequestSchema: GenMessage<GetMetricsRequest> = /*@__PURE_
 
 /**
  * Response of GetMetrics: the project's business metrics, from the hourly
- * rollups (hour-granular) except last_hour.
+ * rollups (hour-granular) except last_hour (minute rollups).
  *
  * @generated from message boost.query.v1.GetMetricsResponse
  */
@@ -589,7 +589,8 @@ export type GetMetricsResponse = Message<"boost.query.v1.GetMetricsResponse"> & 
   totalEvents: bigint;
 
   /**
-   * Events in the last 60 minutes (exact, from raw rows).
+   * Events in the 60 clock minutes up to now (the current minute so far plus
+   * the 59 before it), by event time.
    *
    * @generated from field: int64 last_hour = 2;
    */
