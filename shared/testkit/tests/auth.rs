@@ -633,11 +633,17 @@ async fn test_malformed_key_is_refused_without_any_lookup() {
     );
 }
 
-/// A key cache over `redis` trusting positive L1 answers for 10 s.
-fn key_cache(redis: &boost_testkit::TestRedis) -> Arc<boost_auth::cache::KeyCache> {
+/// A key cache over `redis` trusting positive L1 answers for 10 s, its
+/// command connection up (on a loaded machine the first commands could
+/// otherwise outlive their 200 ms timeout while it connects, and a test's
+/// tombstone would be missing for a reason it does not test).
+async fn key_cache(redis: &boost_testkit::TestRedis) -> Arc<boost_auth::cache::KeyCache> {
+    use boost_storage::redis::fred::interfaces::ClientLike;
     let args = boost_storage::redis::RedisArgs::with_url(redis.url.clone());
+    let client = boost_storage::redis::client(&args).expect("redis client");
+    client.wait_for_connect().await.expect("redis connects");
     Arc::new(boost_auth::cache::KeyCache::new(
-        boost_storage::redis::client(&args).expect("redis client"),
+        client,
         boost_storage::redis::subscriber(&args).expect("subscriber"),
         boost_auth::cache::CacheTtls {
             l1: Duration::from_secs(10),
@@ -675,7 +681,7 @@ async fn test_l1_is_trusted_fully_only_while_invalidations_have_flowed_since() {
     // that had just reconnected) trusted L1 for its full lifetime, so a
     // revocation published meanwhile left the key valid for 10 s there.
     let mut redis = boost_testkit::TestRedis::start();
-    let cache = key_cache(&redis);
+    let cache = key_cache(&redis).await;
     let before = [1u8; 32];
     cache.l1_put(before, Some(grant()), cache.generation());
     let cancel = tokio_util::sync::CancellationToken::new();
@@ -721,7 +727,7 @@ async fn test_a_lookup_that_straddles_a_revocation_caches_nothing() {
     // The race: a validation reads PostgreSQL, the key is revoked and
     // invalidated, then the validation stores the grant it read.
     let redis = boost_testkit::TestRedis::start();
-    let cache = key_cache(&redis);
+    let cache = key_cache(&redis).await;
     let (hash, old) = ([3u8; 32], grant());
     let lookup_began = cache.generation();
     cache.invalidate(&[hash]).await;
