@@ -4,7 +4,7 @@
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: run test chaos fuzz soak bench lint fmt clippy buf-lint buf-breaking sdk sdk-check envoy-check manifests-check console deps build clean-data
+.PHONY: run test chaos fuzz soak bench profile lint fmt clippy buf-lint buf-breaking sdk sdk-check envoy-check manifests-check console deps build clean-data
 
 ## run: start dependencies and all five services, create a demo key, print grpcurl commands
 run:
@@ -29,6 +29,10 @@ soak:
 ## bench: release benchmarks over real components (BENCH="auth" selects)
 bench:
 	bash deploy/local/bench.sh
+
+## profile: CPU flame graph of the in-process stack during the ingest bench's IngestBatch phase (perf + inferno)
+profile:
+	bash deploy/local/profile.sh
 
 ## lint: rustfmt, clippy (warnings are errors), buf lint, generated SDK code current, Envoy config against Envoy's API schema, compose and Kubernetes manifests against their schemas
 lint: fmt clippy buf-lint buf-breaking sdk-check envoy-check manifests-check

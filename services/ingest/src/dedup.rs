@@ -12,7 +12,9 @@
 //! that writes everything queued meanwhile in one pipeline, so many requests
 //! share a round trip; until it is written an id is answered from the
 //! instance's own pending set, so a retry to the same instance right after
-//! the acknowledgement is still DUPLICATE.
+//! the acknowledgement is still DUPLICATE. The marker has a Redis connection
+//! of its own: Redis answers one connection's commands in order, and a
+//! lookup must not queue behind a pipeline of marks.
 
 use std::{
     collections::HashSet,
@@ -37,8 +39,10 @@ const MAX_MARKS_PER_PIPELINE: usize = 5_000;
 /// Remembers accepted event ids per project.
 #[derive(Clone)]
 pub struct Dedup {
-    /// Redis commands.
+    /// Lookups.
     redis: Client,
+    /// The marker's own connection (to tell whether marks can be written).
+    writer: Client,
     /// Keys handed to the marker and not yet written.
     pending: Arc<Mutex<HashSet<String>>>,
     /// To the marker task.
@@ -50,19 +54,24 @@ fn key(project: Uuid, event_id: &str) -> String {
 }
 
 impl Dedup {
-    /// A dedup over `redis` remembering ids for `window`; starts the marker
-    /// task, which ends once every clone is dropped.
+    /// A dedup over `redis` remembering ids for `window`; opens a second
+    /// connection with `redis`'s settings for the marker task, which ends
+    /// once every clone is dropped.
     pub fn new(redis: Client, window: Duration) -> Self {
+        let writer = redis.clone_new();
+        // connect() spawns the connection task; dropping its handle detaches it.
+        drop(writer.connect());
         let pending = Arc::new(Mutex::new(HashSet::new()));
         let (marks, queued) = mpsc::unbounded_channel();
         tokio::spawn(write_marks(
-            redis.clone(),
+            writer.clone(),
             window,
             Arc::clone(&pending),
             queued,
         ));
         Self {
             redis,
+            writer,
             pending,
             marks,
         }
@@ -100,7 +109,7 @@ impl Dedup {
     /// Remembers ids the broker acknowledged, without waiting for Redis:
     /// the marker writes them with the next pipeline.
     pub fn mark(&self, project: Uuid, event_ids: &[&str]) {
-        if event_ids.is_empty() || !self.redis.is_connected() {
+        if event_ids.is_empty() || !self.writer.is_connected() {
             return;
         }
         let keys: Vec<String> = event_ids.iter().map(|id| key(project, id)).collect();
