@@ -14,6 +14,8 @@
 //! put the stale grant back: L1 refuses a put when an invalidation was applied
 //! since the lookup began ([`KeyCache::generation`]), and revocation leaves a
 //! tombstone in L2 for the L2 lifetime that the put (`SET NX`) cannot replace.
+//! When Redis cannot take the tombstone and the announcement, the revoking
+//! instance tries again every 250 ms for the L2 lifetime.
 
 use std::{
     collections::HashMap,
@@ -277,21 +279,15 @@ impl KeyCache {
     pub async fn invalidate(&self, hashes: &[[u8; 32]]) {
         self.l1_remove(hashes);
         for hash in hashes {
-            let tombstoned: Result<(), _> = self
-                .redis
-                .set(
-                    l2_key(hash),
-                    L2_TOMBSTONE,
-                    Some(self.l2_expiry()),
-                    None,
-                    false,
-                )
-                .await;
-            let published: Result<i64, _> =
-                self.redis.publish(INVALIDATION_CHANNEL, hex(hash)).await;
-            if let Err(e) = tombstoned.and(published) {
+            if let Err(e) = announce_revocation(&self.redis, hash, self.l2_expiry()).await {
                 boost_storage::redis::count_error("key_invalidation");
-                tracing::warn!(error = %e, "cache invalidation through redis failed; other instances rely on the 1 s L1 bound");
+                tracing::warn!(error = %e, "cache invalidation through redis failed; retrying until it lands or the L2 lifetime has passed");
+                tokio::spawn(retry_revocation(
+                    self.redis.clone(),
+                    *hash,
+                    self.l2_expiry(),
+                    self.ttls.l2,
+                ));
             }
         }
     }
@@ -344,6 +340,46 @@ impl KeyCache {
             }
         }
     }
+}
+
+/// Replaces `hash`'s L2 entry with a tombstone and publishes the hash to
+/// every instance's L1.
+async fn announce_revocation(
+    redis: &Client,
+    hash: &[u8; 32],
+    expiry: Expiration,
+) -> Result<(), boost_storage::redis::fred::error::Error> {
+    redis
+        .set::<(), _, _>(l2_key(hash), L2_TOMBSTONE, Some(expiry), None, false)
+        .await?;
+    redis
+        .publish::<i64, _, _>(INVALIDATION_CHANNEL, hex(hash))
+        .await?;
+    Ok(())
+}
+
+/// How often a failed revocation announcement is tried again.
+const REVOCATION_RETRY: Duration = Duration::from_millis(250);
+
+/// Tries a failed revocation announcement again until it lands or `l2_ttl`
+/// has passed: a grant cached in L2 before the revocation (or put back by a
+/// lookup that straddled it while Redis could not take the tombstone) would
+/// otherwise be served until it expired, and after `l2_ttl` none is left.
+async fn retry_revocation(redis: Client, hash: [u8; 32], expiry: Expiration, l2_ttl: Duration) {
+    let deadline = Instant::now() + l2_ttl;
+    while Instant::now() < deadline {
+        tokio::time::sleep(REVOCATION_RETRY).await;
+        if announce_revocation(&redis, &hash, expiry.clone())
+            .await
+            .is_ok()
+        {
+            tracing::info!("cache invalidation through redis landed on a retry");
+            return;
+        }
+    }
+    tracing::warn!(
+        "cache invalidation through redis never landed; older L2 entries have expired by now"
+    );
 }
 
 #[cfg(test)]

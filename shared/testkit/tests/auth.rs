@@ -722,6 +722,32 @@ async fn test_l1_is_trusted_fully_only_while_invalidations_have_flowed_since() {
     listener.await.expect("listener");
 }
 
+/// A revocation while Redis is down: its tombstone is written once Redis is
+/// back, so a grant in L2 from before it (or put back meanwhile) is not
+/// served for the rest of its L2 lifetime.
+#[tokio::test]
+async fn test_a_revocation_redis_missed_lands_once_redis_is_back() {
+    let mut redis = boost_testkit::TestRedis::start();
+    let cache = key_cache(&redis).await;
+    let hash = [5u8; 32];
+    redis.stop();
+    cache.invalidate(&[hash]).await;
+    redis.restart();
+    // The stale grant, as a lookup that straddled the revocation would put it.
+    cache.l2_put(&hash, &grant()).await;
+    let started = Instant::now();
+    while cache.l2_get(&hash).await != Ok(None) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the revocation never reached L2"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Nothing decodes because a tombstone holds the key, not because it is empty.
+    cache.l2_put(&hash, &grant()).await;
+    assert_eq!(cache.l2_get(&hash).await, Ok(None), "no tombstone in L2");
+}
+
 #[tokio::test]
 async fn test_a_lookup_that_straddles_a_revocation_caches_nothing() {
     // The race: a validation reads PostgreSQL, the key is revoked and
