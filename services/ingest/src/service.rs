@@ -27,7 +27,9 @@ use crate::{
         StreamSummary, Unreadable, Verdict,
     },
     rate_limit::{Decision, RateLimiter, Subject},
-    validate::{ANY_KIND, FieldError, IDENTIFY, KindRule, Limits, TRACK, validate_event},
+    validate::{
+        ANY_KIND, FieldError, IDENTIFY, KindRule, Limits, TRACK, canonical_event_id, validate_event,
+    },
 };
 
 /// Why an ingest call (or one event of it) failed.
@@ -494,8 +496,7 @@ impl IngestLogic {
         }
         let ids: Vec<String> = events
             .iter()
-            .filter_map(|e| e.event_id.parse::<uuid::Uuid>().ok())
-            .map(|id| id.to_string())
+            .filter_map(|e| canonical_event_id(&e.event_id).ok())
             .collect();
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         let seen = self

@@ -123,6 +123,18 @@ pub const ANY_KIND: KindRule = KindRule {
     ],
 };
 
+/// A client-chosen event id in the one form Boost stores and dedups it by
+/// (a lowercase hyphenated UUID), or why it is refused.
+pub fn canonical_event_id(raw: &str) -> Result<String, &'static str> {
+    let id: Uuid = raw
+        .parse()
+        .map_err(|_| "must be a UUID (UUIDv7 recommended)")?;
+    if id.is_nil() {
+        return Err("must not be the nil UUID");
+    }
+    Ok(id.to_string())
+}
+
 /// Checks `event` (found at field path `prefix`) and fills in what the server
 /// assigns: a UUIDv7 event_id when empty, the receive time when the timestamp
 /// is unset, and the kind implied by the body or else by the RPC.
@@ -148,14 +160,8 @@ pub fn validate_event(
     if event.event_id.is_empty() {
         event.event_id = Uuid::now_v7().to_string();
     } else {
-        let id: Uuid = event
-            .event_id
-            .parse()
-            .map_err(|_| field_error(prefix, "event_id", "must be a UUID (UUIDv7 recommended)"))?;
-        if id.is_nil() {
-            return Err(field_error(prefix, "event_id", "must not be the nil UUID"));
-        }
-        event.event_id = id.to_string();
+        event.event_id =
+            canonical_event_id(&event.event_id).map_err(|r| field_error(prefix, "event_id", r))?;
     }
     check_type(&event.r#type).map_err(|r| field_error(prefix, "type", r))?;
     check_text(&event.service, MAX_SERVICE_CHARS).map_err(|r| field_error(prefix, "service", r))?;
