@@ -278,17 +278,21 @@ impl KeyCache {
     /// instance's L1 through Redis.
     pub async fn invalidate(&self, hashes: &[[u8; 32]]) {
         self.l1_remove(hashes);
+        let mut missed = Vec::new();
         for hash in hashes {
             if let Err(e) = announce_revocation(&self.redis, hash, self.l2_expiry()).await {
                 boost_storage::redis::count_error("key_invalidation");
                 tracing::warn!(error = %e, "cache invalidation through redis failed; retrying until it lands or the L2 lifetime has passed");
-                tokio::spawn(retry_revocation(
-                    self.redis.clone(),
-                    *hash,
-                    self.l2_expiry(),
-                    self.ttls.l2,
-                ));
+                missed.push(*hash);
             }
+        }
+        if !missed.is_empty() {
+            tokio::spawn(retry_revocations(
+                self.redis.clone(),
+                missed,
+                self.l2_expiry(),
+                self.ttls.l2,
+            ));
         }
     }
 
@@ -361,23 +365,37 @@ async fn announce_revocation(
 /// How often a failed revocation announcement is tried again.
 const REVOCATION_RETRY: Duration = Duration::from_millis(250);
 
-/// Tries a failed revocation announcement again until it lands or `l2_ttl`
-/// has passed: a grant cached in L2 before the revocation (or put back by a
-/// lookup that straddled it while Redis could not take the tombstone) would
-/// otherwise be served until it expired, and after `l2_ttl` none is left.
-async fn retry_revocation(redis: Client, hash: [u8; 32], expiry: Expiration, l2_ttl: Duration) {
+/// Tries failed revocation announcements again (one task for all the keys
+/// of one revocation) until each lands or `l2_ttl` has passed: a grant
+/// cached in L2 before the revocation (or put back by a lookup that
+/// straddled it while Redis could not take the tombstone) would otherwise be
+/// served until it expired, and after `l2_ttl` none is left.
+async fn retry_revocations(
+    redis: Client,
+    mut missed: Vec<[u8; 32]>,
+    expiry: Expiration,
+    l2_ttl: Duration,
+) {
     let deadline = Instant::now() + l2_ttl;
     while Instant::now() < deadline {
         tokio::time::sleep(REVOCATION_RETRY).await;
-        if announce_revocation(&redis, &hash, expiry.clone())
-            .await
-            .is_ok()
-        {
+        let mut still_missed = Vec::new();
+        for hash in missed {
+            if announce_revocation(&redis, &hash, expiry.clone())
+                .await
+                .is_err()
+            {
+                still_missed.push(hash);
+            }
+        }
+        missed = still_missed;
+        if missed.is_empty() {
             tracing::info!("cache invalidation through redis landed on a retry");
             return;
         }
     }
     tracing::warn!(
+        keys = missed.len(),
         "cache invalidation through redis never landed; older L2 entries have expired by now"
     );
 }
