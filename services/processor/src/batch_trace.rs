@@ -30,7 +30,7 @@ pub fn batch_span(
     fetch: (SystemTime, SystemTime),
 ) -> tracing::Span {
     let span = tracing::info_span!(
-        "process batch",
+        trace_context::BATCH_SPAN,
         otel.kind = "consumer",
         partition,
         records = records.len(),

@@ -21,7 +21,7 @@ use tracing::{Metadata, Subscriber, subscriber::Interest};
 use tracing_subscriber::{
     EnvFilter, Layer,
     filter::{LevelFilter, Targets},
-    layer::{Context as FilterContext, Filter, SubscriberExt},
+    layer::{Context as FilterContext, Filter, Identity, SubscriberExt},
     registry::LookupSpan,
     util::SubscriberInitExt,
 };
@@ -96,18 +96,30 @@ pub fn init(service: &'static str, args: &TelemetryArgs) -> Result<TelemetryGuar
                 targets: traced_targets(),
             })
     });
+    // An unsampled request's span must exist, even when the log is quieter
+    // than INFO, to carry the `Unsampled` mark: the next hop (a gRPC call,
+    // a Kafka record) is told "not sampled" from it, instead of nothing,
+    // which would let the processor start a trace of its own.
+    let unsampled_rpc = provider.as_ref().map(|_| {
+        Identity::new().with_filter(
+            Targets::new().with_target(crate::grpc::UNSAMPLED_RPC_TARGET, TRACED_LEVEL),
+        )
+    });
     tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
         .with(otel)
+        .with(unsampled_rpc)
         .try_init()
         .map_err(|e| format!("tracing already initialised: {e}"))?;
     Ok(TelemetryGuard { provider })
 }
 
-/// What the OpenTelemetry layer is given: [`traced_targets`], and nothing
-/// inside a trace the sampler dropped (a request's span is then not given
-/// either, see `trace_context::head_decision`; a processor batch's span is,
-/// to take its decision; descendants would only cost time).
+/// What the OpenTelemetry layer is given: [`traced_targets`], where a
+/// trace may start (`trace_context::is_trace_root`) or inside a span it was
+/// given, and nothing inside a trace the sampler dropped. A request's span
+/// is then not given at all (see `trace_context::head_decision`); a
+/// processor batch's span is, to take its decision; descendants would only
+/// cost time.
 struct SampledOnly {
     targets: Targets,
 }
@@ -117,8 +129,16 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn enabled(&self, meta: &Metadata<'_>, cx: &FilterContext<'_, S>) -> bool {
-        self.targets.would_enable(meta.target(), meta.level())
-            && !trace_context::in_unsampled_trace(cx.lookup_current())
+        if !self.targets.would_enable(meta.target(), meta.level()) {
+            return false;
+        }
+        // The innermost span this layer was given: an unsampled request's
+        // span is not one, so its stages find none here and are left out
+        // instead of each starting a trace of its own.
+        match cx.lookup_current() {
+            Some(current) => !trace_context::in_unsampled_trace(current),
+            None => trace_context::is_trace_root(meta),
+        }
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {

@@ -148,14 +148,12 @@ fn current() -> Option<Context> {
 pub(crate) struct Unsampled(pub(crate) SpanContext);
 
 /// Whether `span` or one of its ancestors carries [`Unsampled`].
-pub(crate) fn in_unsampled_trace<S>(span: Option<SpanRef<'_, S>>) -> bool
+pub(crate) fn in_unsampled_trace<S>(span: SpanRef<'_, S>) -> bool
 where
     S: for<'a> LookupSpan<'a>,
 {
-    span.is_some_and(|span| {
-        span.scope()
-            .any(|s| s.extensions().get::<Unsampled>().is_some())
-    })
+    span.scope()
+        .any(|s| s.extensions().get::<Unsampled>().is_some())
 }
 
 fn mark_unsampled(span: &tracing::Span, context: SpanContext) {
@@ -172,6 +170,17 @@ fn mark_unsampled(span: &tracing::Span, context: SpanContext) {
 /// The name of the span every request runs in (see `grpc`); a root span
 /// of this name reaching the exporter's sampler was sampled at the head.
 pub const RPC_SPAN: &str = "rpc";
+
+/// The name of the span a processor handles one fetched batch in; it
+/// continues (or starts) the trace its records carry.
+pub const BATCH_SPAN: &str = "process batch";
+
+/// Whether spans of `meta` may start or continue a trace with no traced
+/// span around them: a request's and a fetched batch's. Every other span
+/// is traced only inside one of those.
+pub fn is_trace_root(meta: &tracing::Metadata<'_>) -> bool {
+    meta.name() == RPC_SPAN || meta.name() == BATCH_SPAN
+}
 
 /// The sampler of trace export, set by `telemetry` when export is on.
 static HEAD_SAMPLER: OnceLock<Sampler> = OnceLock::new();

@@ -298,4 +298,18 @@ async fn test_one_trace_runs_from_track_through_kafka_to_the_commit() {
         summary(&trace_spans(&receiver, UNSAMPLED_TRACE)).is_empty(),
         "nothing of an unsampled trace is exported, by ingest or the processor"
     );
+    // Nor do an unsampled request's stages start traces of their own: every
+    // exported span belongs to one of the two sampled callers' traces, but
+    // for the health checks the harness sent (each a trace of its own).
+    let strays: Vec<String> = receiver
+        .spans()
+        .iter()
+        .filter(|s| s.trace_id() != TRACE && s.trace_id() != QUERY_TRACE)
+        .filter(|s| s.span.name != "/grpc.health.v1.Health/Check")
+        .map(|s| format!("{} {} {:?}", s.trace_id(), s.service, s.span.name))
+        .collect();
+    assert!(
+        strays.is_empty(),
+        "spans outside the sampled traces: {strays:#?}"
+    );
 }
