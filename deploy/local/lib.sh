@@ -39,9 +39,10 @@ apt_install() {
 }
 
 # tansu_patch_id: a short hash of the vendored, patched tansu sources
-# (shared/vendor/tansu and tansu-storage), so a changed patch rebuilds.
+# (shared/vendor/tansu, tansu-storage and tansu-schema), so a changed patch
+# rebuilds.
 tansu_patch_id() {
-    (cd "$ROOT/shared/vendor" && find tansu tansu-storage -type f -not -path '*/target/*' | LC_ALL=C sort | xargs cat) \
+    (cd "$ROOT/shared/vendor" && find tansu tansu-storage tansu-schema -type f -not -path '*/target/*' | LC_ALL=C sort | xargs cat) \
         | sha256sum | cut -c1-12
 }
 
@@ -57,7 +58,7 @@ tansu_bin() {
         echo "$TOOLS/bin/tansu"
         return
     fi
-    say "building the patched tansu broker $TANSU_VERSION ($TANSU_FEATURES) into $TOOLS (once per machine, 15–28 minutes on 2 cores)"
+    say "building the patched tansu broker $TANSU_VERSION ($TANSU_FEATURES) into $TOOLS (once per machine, about 15 minutes on 2 cores)"
     cargo install --locked --force --path "$ROOT/shared/vendor/tansu" --features "$TANSU_FEATURES" \
         --root "$TOOLS" --target-dir "$TOOLS/tansu-build" >&2 \
         || die "cargo install tansu failed"
