@@ -278,18 +278,15 @@ impl KeyCache {
     /// instance's L1 through Redis.
     pub async fn invalidate(&self, hashes: &[[u8; 32]]) {
         self.l1_remove(hashes);
-        let mut missed = Vec::new();
-        for hash in hashes {
-            if let Err(e) = announce_revocation(&self.redis, hash, self.l2_expiry()).await {
-                boost_storage::redis::count_error("key_invalidation");
-                tracing::warn!(error = %e, "cache invalidation through redis failed; retrying until it lands or the L2 lifetime has passed");
-                missed.push(*hash);
-            }
+        let failed = announce_revocations(&self.redis, hashes, self.l2_expiry()).await;
+        for (_, e) in &failed {
+            boost_storage::redis::count_error("key_invalidation");
+            tracing::warn!(error = %e, "cache invalidation through redis failed; retrying until it lands or the L2 lifetime has passed");
         }
-        if !missed.is_empty() {
+        if !failed.is_empty() {
             tokio::spawn(retry_revocations(
                 self.redis.clone(),
-                missed,
+                failed.into_iter().map(|(hash, _)| hash).collect(),
                 self.l2_expiry(),
                 self.ttls.l2,
             ));
@@ -362,6 +359,22 @@ async fn announce_revocation(
     Ok(())
 }
 
+/// [`announce_revocation`] for each of `hashes`; returns those Redis did
+/// not take, each with its error.
+async fn announce_revocations(
+    redis: &Client,
+    hashes: &[[u8; 32]],
+    expiry: Expiration,
+) -> Vec<([u8; 32], boost_storage::redis::fred::error::Error)> {
+    let mut failed = Vec::new();
+    for hash in hashes {
+        if let Err(e) = announce_revocation(redis, hash, expiry.clone()).await {
+            failed.push((*hash, e));
+        }
+    }
+    failed
+}
+
 /// How often a failed revocation announcement is tried again.
 const REVOCATION_RETRY: Duration = Duration::from_millis(250);
 
@@ -379,16 +392,11 @@ async fn retry_revocations(
     let deadline = Instant::now() + l2_ttl;
     while Instant::now() < deadline {
         tokio::time::sleep(REVOCATION_RETRY).await;
-        let mut still_missed = Vec::new();
-        for hash in missed {
-            if announce_revocation(&redis, &hash, expiry.clone())
-                .await
-                .is_err()
-            {
-                still_missed.push(hash);
-            }
-        }
-        missed = still_missed;
+        missed = announce_revocations(&redis, &missed, expiry.clone())
+            .await
+            .into_iter()
+            .map(|(hash, _)| hash)
+            .collect();
         if missed.is_empty() {
             tracing::info!("cache invalidation through redis landed on a retry");
             return;
