@@ -81,7 +81,14 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let pool = boost_storage::pool::connect(&config.postgres).await?;
+    // A batch's transaction idle for a whole lease means this instance is
+    // paused or stuck: PostgreSQL ends it, so the lease row it locked is
+    // free for another instance to take over (the fence refuses the batch).
+    let postgres = boost_storage::PostgresArgs {
+        idle_in_transaction_timeout: Some(config.lease_time),
+        ..config.postgres.clone()
+    };
+    let pool = boost_storage::pool::connect(&postgres).await?;
     let kafka = client::connect(&config.kafka, "boost-processor").await?;
     client::ensure_topic(&kafka, &config.kafka).await?;
     let cluster_id = client::cluster_id(&kafka).await?;
@@ -144,7 +151,7 @@ pub async fn run(
             let table = leases::LeaseTable::default();
             let lease_pool = boost_storage::pool::build(&boost_storage::PostgresArgs {
                 pool_size: leases::POOL_SIZE,
-                ..config.postgres.clone()
+                ..postgres.clone()
             })?;
             let balancer = leases::Balancer::new(
                 consumer.clone(),

@@ -35,6 +35,14 @@ pub struct PostgresArgs {
     /// Apply pending migrations at start-up.
     #[arg(long = "database-migrate", env = "BOOST_DATABASE_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate: bool,
+    /// Server-side limit on how long a connection may sit idle inside a
+    /// transaction before PostgreSQL ends its session; set by a service
+    /// (not configurable), since only it knows how long is too long. The
+    /// processor sets its lease time: a paused instance's open batch
+    /// transaction would otherwise hold its lease row locked, and no other
+    /// instance could take the partition over until it resumed.
+    #[arg(skip)]
+    pub idle_in_transaction_timeout: Option<Duration>,
 }
 
 impl PostgresArgs {

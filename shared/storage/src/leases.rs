@@ -139,7 +139,9 @@ pub async fn renew(
 /// Claims up to `count` expired leases of `log` for `owner` for `ttl`,
 /// lowest partitions first. A lease whose former owner is still inside a
 /// batch's transaction is skipped (its row is locked, see [`check_fence`])
-/// and claimed on a later round, once that batch committed or failed.
+/// and claimed on a later round, once that batch committed or failed, or
+/// once PostgreSQL ended the session of an owner paused inside it (the
+/// processor's connections end a transaction left idle for a lease time).
 pub async fn claim(
     client: &impl GenericClient,
     log: &LogKey<'_>,

@@ -1,7 +1,8 @@
 //! The one pool builder. deadpool's wait/create/recycle timeouts are unset by
 //! default, so an exhausted pool or a dead server would hang callers: every
 //! timeout is set here, recycled connections are verified, and each
-//! connection carries a server-side `statement_timeout`.
+//! connection carries a server-side `statement_timeout` (and, where the
+//! service asks, `idle_in_transaction_session_timeout`).
 
 use std::time::{Duration, Instant};
 
@@ -80,10 +81,17 @@ where
 pub fn build(args: &PostgresArgs) -> Result<Pool, StorageError> {
     let mut config: tokio_postgres::Config = args.url.parse().map_err(StorageError::Config)?;
     config.connect_timeout(args.connect_timeout);
-    config.options(format!(
+    let mut options = format!(
         "-c statement_timeout={}",
         args.statement_timeout.as_millis()
-    ));
+    );
+    if let Some(idle) = args.idle_in_transaction_timeout {
+        options += &format!(
+            " -c idle_in_transaction_session_timeout={}",
+            idle.as_millis()
+        );
+    }
+    config.options(options);
     config.application_name("boost");
     let manager = Manager::from_config(
         config,

@@ -239,3 +239,66 @@ async fn test_a_batch_under_a_taken_over_lease_is_refused() {
         .expect("offset");
     assert_eq!(stored.map(|s| s.next_offset), Some(42));
 }
+
+/// The flake this guards against: an instance paused (SIGSTOP) inside a
+/// batch's transaction holds its lease row locked, and `claim` skips locked
+/// rows, so without a server-side limit no one could take the partition
+/// over until it resumed. The processor's connections end a transaction
+/// idle for a lease time; then the claim succeeds and the paused batch
+/// cannot commit.
+#[tokio::test]
+async fn test_an_owner_paused_inside_a_batch_does_not_block_takeover() {
+    let db = TestDatabase::create().await;
+    let log = LogKey {
+        cluster_id: "paused-owner-test",
+        topic: "boost.events",
+    };
+    let paused_pool = boost_storage::pool::build(&boost_storage::PostgresArgs {
+        idle_in_transaction_timeout: Some(lease()),
+        ..db.args()
+    })
+    .expect("pool");
+    let pool = db.pool();
+    let client = pool.get().await.expect("connection");
+    leases::ensure(&client, &log, 1).await.expect("lease rows");
+    let held = leases::claim(&client, &log, "a", 1, Duration::from_millis(1))
+        .await
+        .expect("claim")[0];
+
+    // "a" is inside a batch: the fence check has locked the lease row, and
+    // then the process stops sending anything.
+    let mut paused = paused_pool.get().await.expect("connection");
+    let tx = paused.transaction().await.expect("begin");
+    assert!(leases::check_fence(&tx, &log, held).await.expect("fence"));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let blocked = leases::claim(&client, &log, "b", 1, lease())
+        .await
+        .expect("claim");
+    assert!(
+        blocked.is_empty(),
+        "the locked row was claimed: {blocked:?}"
+    );
+
+    let started = Instant::now();
+    let mut claimed = Vec::new();
+    while claimed.is_empty() && started.elapsed() < lease() * 3 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        claimed = leases::claim(&client, &log, "b", 1, lease())
+            .await
+            .expect("claim");
+    }
+    assert_eq!(
+        claimed.first().map(|l| l.epoch),
+        Some(held.epoch + 1),
+        "not taken over within 3 × the {:?} lease",
+        lease()
+    );
+    println!(
+        "paused owner's lease taken over after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        tx.commit().await.is_err(),
+        "the paused owner's transaction committed after the takeover"
+    );
+}
