@@ -30,7 +30,7 @@ soak:
 bench:
 	bash deploy/local/bench.sh
 
-## profile: CPU flame graph of the in-process stack during one ingest bench phase, PROFILE_PHASE=batch (default) or track (perf + inferno)
+## profile: CPU flame graph of the in-process stack during one ingest bench phase, PROFILE_PHASE=batch (default) or track, or of the ingest process in one telemetry bench row, PROFILE_PHASE=telemetry (perf + inferno)
 profile:
 	bash deploy/local/profile.sh
 

@@ -12,11 +12,10 @@ use boost_proto::ingest::v1::{
     IngestBatchResponse, IngestStreamRequest, IngestStreamResponse, TrackRequest, TrackResponse,
     ingest_service_server::IngestService,
 };
-use boost_server::{ApiError, auth::principal};
+use boost_server::{ApiError, auth::principal, trace_context};
 use futures::StreamExt;
 use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming, metadata::MetadataMap};
-use tracing::Instrument;
 
 use crate::{
     model::{Admitted, Batch, OneEvent, Sender, Unreadable},
@@ -47,14 +46,14 @@ impl IngestApi {
     /// Runs `work` as a task of [`IngestApi::writes`]: a produce must not be
     /// cut short when the client goes away, so only the waiting stops if the
     /// caller cancels, and shutdown waits for the task (each is bounded by
-    /// the broker's ack timeout). The task stays in the request's span.
+    /// the broker's ack timeout). The task stays in the request's span and trace.
     async fn detached<T, F>(&self, work: F) -> Result<T, Status>
     where
         T: Send + 'static,
         F: Future<Output = Result<T, IngestError>> + Send + 'static,
     {
         self.writes
-            .spawn(work.in_current_span())
+            .spawn(trace_context::in_current_trace(work))
             .await
             .map_err(|e| Status::from(ApiError::internal("ingest task failed", &e)))?
             .map_err(status)
@@ -193,7 +192,9 @@ impl IngestService for IngestApi {
         // In its own task so no produce is cut short by a hang-up.
         let summary = self
             .writes
-            .spawn(async move { logic.ingest_stream(&sender, messages).await }.in_current_span())
+            .spawn(trace_context::in_current_trace(async move {
+                logic.ingest_stream(&sender, messages).await
+            }))
             .await
             .map_err(|e| Status::from(ApiError::internal("ingest stream task failed", &e)))?;
         Ok(Response::new(convert::stream_response(summary)))

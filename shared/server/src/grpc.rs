@@ -30,7 +30,11 @@ use tower_http::{
 };
 use tracing::Level;
 
-use crate::{auth::AuthLayer, config::GrpcArgs, trace_context::Head};
+use crate::{
+    auth::AuthLayer,
+    config::GrpcArgs,
+    trace_context::{Head, HeadSamplingLayer},
+};
 
 /// The target of a request's span when its trace is exported or export is off.
 const RPC_TARGET: &str = "boost_server::grpc";
@@ -174,6 +178,7 @@ impl GrpcServer {
         let layers = ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(HeadSamplingLayer)
             .layer(
                 TraceLayer::new_for_grpc()
                     .make_span_with(|request: &Request<Body>| {
@@ -198,16 +203,20 @@ impl GrpcServer {
                                 )
                             };
                         }
-                        let parent = crate::trace_context::from_headers(request.headers());
-                        match crate::trace_context::head_decision(parent) {
-                            Head::Continue(parent) => {
-                                let span = rpc_span!(RPC_TARGET);
-                                crate::trace_context::continue_trace(&span, parent);
+                        // Taken by `HeadSamplingLayer`, which is always outside.
+                        match request.extensions().get::<Head>() {
+                            Some(Head::Drop(context)) => {
+                                let span = rpc_span!(UNSAMPLED_RPC_TARGET);
+                                crate::trace_context::record_dropped_ids(&span, context);
                                 span
                             }
-                            Head::Drop(context) => {
-                                let span = rpc_span!(UNSAMPLED_RPC_TARGET);
-                                crate::trace_context::continue_unsampled(&span, context);
+                            head => {
+                                let span = rpc_span!(RPC_TARGET);
+                                let parent = match head {
+                                    Some(Head::Continue(parent)) => parent.clone(),
+                                    _ => opentelemetry::Context::new(),
+                                };
+                                crate::trace_context::continue_trace(&span, parent);
                                 span
                             }
                         }

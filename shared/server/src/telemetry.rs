@@ -21,7 +21,7 @@ use tracing::{Metadata, Subscriber, subscriber::Interest};
 use tracing_subscriber::{
     EnvFilter, Layer,
     filter::{LevelFilter, Targets},
-    layer::{Context as FilterContext, Filter, Identity, SubscriberExt},
+    layer::{Context as FilterContext, Filter, SubscriberExt},
     registry::LookupSpan,
     util::SubscriberInitExt,
 };
@@ -96,19 +96,9 @@ pub fn init(service: &'static str, args: &TelemetryArgs) -> Result<TelemetryGuar
                 targets: traced_targets(),
             })
     });
-    // An unsampled request's span must exist, even when the log is quieter
-    // than INFO, to carry the `Unsampled` mark: the next hop (a gRPC call,
-    // a Kafka record) is told "not sampled" from it, instead of nothing,
-    // which would let the processor start a trace of its own.
-    let unsampled_rpc = provider.as_ref().map(|_| {
-        Identity::new().with_filter(
-            Targets::new().with_target(crate::grpc::UNSAMPLED_RPC_TARGET, TRACED_LEVEL),
-        )
-    });
     tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
         .with(otel)
-        .with(unsampled_rpc)
         .try_init()
         .map_err(|e| format!("tracing already initialised: {e}"))?;
     Ok(TelemetryGuard { provider })
@@ -166,7 +156,9 @@ const TRACED_LEVEL: LevelFilter = LevelFilter::INFO;
 /// The configured sampler, except for a root `rpc` span: the request was
 /// sampled at the head already (`trace_context::head_decision`; dropped
 /// requests' spans never reach the exporter), and a second draw on the
-/// exporter's own trace id would sample ratio² of requests.
+/// exporter's own trace id would sample ratio² of requests. The span is
+/// known by its kind, SERVER (only a request's span has it): its name here
+/// is already its `otel.name`, the method's path.
 #[derive(Debug, Clone)]
 struct HeadSampledRpc(Sampler);
 
@@ -181,7 +173,7 @@ impl ShouldSample for HeadSampledRpc {
         links: &[Link],
     ) -> SamplingResult {
         let root = parent.is_none_or(|cx| !cx.span().span_context().is_valid());
-        if root && name == trace_context::RPC_SPAN {
+        if root && *kind == SpanKind::Server {
             return SamplingResult {
                 decision: SamplingDecision::RecordAndSample,
                 attributes: Vec::new(),
@@ -222,5 +214,31 @@ fn sampler(args: &TelemetryArgs) -> Sampler {
             Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
         }
         _ => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_a_request_sampled_at_the_head_is_not_drawn_again() {
+        let sampler = HeadSampledRpc(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            0.0,
+        ))));
+        let decide = |name: &str, kind: SpanKind| {
+            sampler
+                .should_sample(None, TraceId::from(7), name, &kind, &[], &[])
+                .decision
+        };
+        // As tracing-opentelemetry asks for it: named by its `otel.name`.
+        assert_eq!(
+            decide("/boost.ingest.v1.IngestService/Track", SpanKind::Server),
+            SamplingDecision::RecordAndSample
+        );
+        assert_eq!(
+            decide(trace_context::BATCH_SPAN, SpanKind::Consumer),
+            SamplingDecision::Drop
+        );
     }
 }

@@ -4,11 +4,14 @@
 //! and into Kafka record headers (as [`TraceHeaders`]) when ingest produces.
 //!
 //! A request's sampling is decided at the head, before its `rpc` span is
-//! built ([`head_decision`]): a dropped request's span goes to a target the
-//! exporter never sees, so an unsampled call costs the exporter nothing.
-//! Inside a trace the sampler dropped, no span reaches the exporter (the
-//! processor's batch span is built to take its decision); the propagated
-//! context still says "not sampled", so the next hop drops it too.
+//! built ([`HeadSamplingLayer`]): a dropped request's span goes to a target
+//! the exporter never sees (and is not built at all when the log is quieter
+//! than INFO), so an unsampled call costs the exporter nothing. The dropped
+//! trace's context is kept in a task-local for the request's task, so the
+//! next hop (a gRPC call, a Kafka record) is told "not sampled" and drops it
+//! too. Inside a processor batch the sampler dropped, no span reaches the
+//! exporter either (the batch span is built to take its decision, and marks
+//! itself [`Unsampled`]).
 //!
 //! Propagation follows the spans of `tracing` through
 //! `tracing-opentelemetry`, so it is live only while trace export is on
@@ -20,6 +23,8 @@ use std::{
     sync::OnceLock,
     task::{Context as TaskContext, Poll},
 };
+
+use tokio::task::futures::TaskLocalFuture;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use opentelemetry::{
@@ -58,12 +63,15 @@ impl Extractor for HeaderReader<'_> {
     }
 }
 
-/// Writes into a header map for the propagator; a value that is not a
-/// valid header is left out.
+/// Writes into a header map for the propagator; a value that is empty (a
+/// `tracestate` with no entries) or not a valid header is left out.
 struct HeaderWriter<'a>(&'a mut HeaderMap);
 
 impl Injector for HeaderWriter<'_> {
     fn set(&mut self, key: &str, value: String) {
+        if value.is_empty() {
+            return;
+        }
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(key.as_bytes()),
             HeaderValue::from_str(&value),
@@ -122,10 +130,31 @@ pub fn current_headers() -> TraceHeaders {
     headers
 }
 
-/// The trace context to pass on from the current span: its own, or inside
-/// a trace that is not sampled (whose spans are not built, see
-/// [`Unsampled`]) that trace's, so the next hop knows it is not sampled.
+tokio::task_local! {
+    /// In a request's task: the trace its head decision dropped (`None`
+    /// when sampled). What the next hop is told, with no span to carry it.
+    static DROPPED_TRACE: Option<SpanContext>;
+}
+
+/// `future` in the current span and, inside a request whose trace was
+/// dropped, in that request's dropped trace: for work a request spawns as
+/// a task of its own, which would otherwise start with neither.
+pub fn in_current_trace<F: std::future::Future>(
+    future: F,
+) -> TaskLocalFuture<Option<SpanContext>, tracing::instrument::Instrumented<F>> {
+    use tracing::Instrument;
+    let dropped = DROPPED_TRACE.try_with(Clone::clone).ok().flatten();
+    DROPPED_TRACE.scope(dropped, future.in_current_span())
+}
+
+/// The trace context to pass on: inside a request whose trace was dropped,
+/// that trace's ("not sampled"); else the current span's own; else, inside
+/// a processor batch that is not sampled (whose spans are not built, see
+/// [`Unsampled`]), the batch's, so the next hop knows it is not sampled.
 fn current() -> Option<Context> {
+    if let Ok(Some(dropped)) = DROPPED_TRACE.try_with(Clone::clone) {
+        return Some(Context::new().with_remote_span_context(dropped));
+    }
     let span = tracing::Span::current();
     let context = span.context();
     if context.span().span_context().is_valid() {
@@ -142,9 +171,10 @@ fn current() -> Option<Context> {
     Some(Context::new().with_remote_span_context(unsampled))
 }
 
-/// Marks a span that continues or starts a trace the sampler dropped: its
-/// descendants are not given to the OpenTelemetry layer at all (see
-/// `telemetry`), which is most of what tracing costs when sampling is low.
+/// Marks a processor batch's span that continues or starts a trace the
+/// sampler dropped: its descendants are not given to the OpenTelemetry
+/// layer at all (see `telemetry`), which is most of what tracing costs
+/// when sampling is low.
 pub(crate) struct Unsampled(pub(crate) SpanContext);
 
 /// Whether `span` or one of its ancestors carries [`Unsampled`].
@@ -191,13 +221,15 @@ pub(crate) fn set_head_sampler(sampler: Sampler) {
     let _ = HEAD_SAMPLER.set(sampler);
 }
 
-/// What a request's span is to be, decided before it is built.
+/// What a request's span is to be, decided before it is built; put in the
+/// request's extensions by [`HeadSamplingLayer`].
+#[derive(Clone)]
 pub enum Head {
     /// Build the span where the exporter sees it and continue this parent
     /// (also when export is off: the parent's id is still logged).
     Continue(Context),
     /// The sampler dropped the trace: build the span where the exporter
-    /// does not see it, and [`continue_unsampled`] with this context.
+    /// does not see it, and [`record_dropped_ids`] of this context on it.
     Drop(SpanContext),
 }
 
@@ -243,21 +275,74 @@ fn decide(sampler: &Sampler, parent: Context) -> Head {
     ))
 }
 
-/// Records `context`'s ids on a span built for a dropped trace (see
-/// [`Head::Drop`]) and marks it [`Unsampled`], so nothing inside reaches
-/// the exporter and the next hop is told "not sampled".
-pub fn continue_unsampled(span: &tracing::Span, context: SpanContext) {
+/// Records `context`'s ids on a request's span built for a dropped trace
+/// (see [`Head::Drop`]), so its log lines carry them; a span the log does
+/// not show is not built, and this does nothing.
+pub fn record_dropped_ids(span: &tracing::Span, context: &SpanContext) {
+    if span.is_disabled() {
+        return;
+    }
     span.record("trace_id", tracing::field::display(context.trace_id()));
     span.record("span_id", tracing::field::display(context.span_id()));
-    mark_unsampled(span, context);
+}
+
+/// Takes every request's sampling decision ([`head_decision`]) from its
+/// `traceparent` before anything else sees it: the decision goes into the
+/// request's extensions (as [`Head`], for its `rpc` span), and a dropped
+/// trace's context is kept for the request's task, where [`current`] finds
+/// it for the next hop. Outermost of the server's tracing layers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HeadSamplingLayer;
+
+impl<S> Layer<S> for HeadSamplingLayer {
+    type Service = HeadSampling<S>;
+
+    fn layer(&self, inner: S) -> HeadSampling<S> {
+        HeadSampling { inner }
+    }
+}
+
+/// A server service that takes each request's head decision; see [`HeadSamplingLayer`].
+#[derive(Debug, Clone)]
+pub struct HeadSampling<S> {
+    inner: S,
+}
+
+impl<S, B> Service<Request<B>> for HeadSampling<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = TaskLocalFuture<Option<SpanContext>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let head = head_decision(from_headers(request.headers()));
+        let dropped = match &head {
+            Head::Drop(context) => Some(context.clone()),
+            Head::Continue(_) => None,
+        };
+        request.extensions_mut().insert(head);
+        // The inner services' synchronous part runs in the scope too.
+        let future = DROPPED_TRACE.sync_scope(dropped.clone(), || self.inner.call(request));
+        DROPPED_TRACE.scope(dropped, future)
+    }
 }
 
 /// Writes header pairs for the propagator.
 struct PairWriter<'a>(&'a mut TraceHeaders);
 
 impl Injector for PairWriter<'_> {
+    /// An empty value (a `tracestate` with no entries) is left out: W3C
+    /// allows omitting it, and every produced record would carry it.
     fn set(&mut self, key: &str, value: String) {
-        self.0.push((key.to_string(), value));
+        if !value.is_empty() {
+            self.0.push((key.to_string(), value));
+        }
     }
 }
 
@@ -383,6 +468,26 @@ mod tests {
             .filter(|_| matches!(decide(&ratio(0.01), Context::new()), Head::Continue(_)))
             .count();
         assert!((40..=200).contains(&kept), "{kept} of 10,000 kept at 0.01");
+    }
+
+    #[tokio::test]
+    async fn test_a_dropped_trace_reaches_the_next_hop_from_spawned_tasks_too() {
+        let unsampled = PARENT.replace("-01", "-00");
+        let dropped = from_pairs([(TRACEPARENT, unsampled.as_bytes())])
+            .span()
+            .span_context()
+            .clone();
+        let expected = vec![(TRACEPARENT.to_string(), unsampled.clone())];
+        let (own, spawned) = DROPPED_TRACE
+            .scope(Some(dropped), async {
+                let spawned = tokio::spawn(in_current_trace(async { current_headers() }));
+                (current_headers(), spawned.await.expect("task"))
+            })
+            .await;
+        assert_eq!(own, expected);
+        assert_eq!(spawned, expected);
+        let untraced = tokio::spawn(async { current_headers() }).await;
+        assert_eq!(untraced.expect("task"), TraceHeaders::new());
     }
 
     #[test]
