@@ -108,12 +108,14 @@ else
         [ -s "$DATA/tansu/cluster-id" ] || echo "boost-local-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$DATA/tansu/cluster-id"
         # sqlite:// paths are relative to the working directory. The broker runs
         # in its own session (a Ctrl-C elsewhere must not cut a write short) and
-        # records its own pid, since setsid may fork.
-        (cd "$DATA/tansu" && setsid bash -c 'echo $$ >tansu.pid; exec "$@"' tansu "$TANSU" broker \
+        # records its own pid, since setsid may fork. Every descriptor of the
+        # background job points at the log: one left on this script's stdout
+        # would keep a pipe open (`make deps | tail` would never end).
+        (cd "$DATA/tansu" && exec setsid bash -c 'echo $$ >tansu.pid; exec "$@"' tansu "$TANSU" broker \
             --listener-url "tcp://127.0.0.1:$PRIVATE_BROKER_PORT" \
             --advertised-listener-url "tcp://127.0.0.1:$PRIVATE_BROKER_PORT" \
             --cluster-id "$(cat "$DATA/tansu/cluster-id")" \
-            --storage-engine "sqlite://tansu.db" >"$DATA/logs/tansu.log" 2>&1 &)
+            --storage-engine "sqlite://tansu.db") </dev/null >"$DATA/logs/tansu.log" 2>&1 &
         wait_port 127.0.0.1 "$PRIVATE_BROKER_PORT" 20 || die "tansu did not start; see $DATA/logs/tansu.log"
         record_started tansu "$DATA/tansu/tansu.pid"
     fi
