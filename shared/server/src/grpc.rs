@@ -204,22 +204,18 @@ impl GrpcServer {
                             };
                         }
                         // Taken by `HeadSamplingLayer`, which is always outside.
-                        match request.extensions().get::<Head>() {
+                        let parent = match request.extensions().get::<Head>() {
                             Some(Head::Drop(context)) => {
                                 let span = rpc_span!(UNSAMPLED_RPC_TARGET);
-                                crate::trace_context::record_dropped_ids(&span, context);
-                                span
+                                crate::trace_context::record_ids(&span, context);
+                                return span;
                             }
-                            head => {
-                                let span = rpc_span!(RPC_TARGET);
-                                let parent = match head {
-                                    Some(Head::Continue(parent)) => parent.clone(),
-                                    _ => opentelemetry::Context::new(),
-                                };
-                                crate::trace_context::continue_trace(&span, parent);
-                                span
-                            }
-                        }
+                            Some(Head::Continue(parent)) => parent.clone(),
+                            None => opentelemetry::Context::new(),
+                        };
+                        let span = rpc_span!(RPC_TARGET);
+                        crate::trace_context::continue_trace(&span, parent);
+                        span
                     })
                     .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
             )

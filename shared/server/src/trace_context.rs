@@ -229,7 +229,7 @@ pub enum Head {
     /// (also when export is off: the parent's id is still logged).
     Continue(Context),
     /// The sampler dropped the trace: build the span where the exporter
-    /// does not see it, and [`record_dropped_ids`] of this context on it.
+    /// does not see it, and [`record_ids`] of this context on it.
     Drop(SpanContext),
 }
 
@@ -275,13 +275,12 @@ fn decide(sampler: &Sampler, parent: Context) -> Head {
     ))
 }
 
-/// Records `context`'s ids on a request's span built for a dropped trace
-/// (see [`Head::Drop`]), so its log lines carry them; a span the log does
-/// not show is not built, and this does nothing.
-pub fn record_dropped_ids(span: &tracing::Span, context: &SpanContext) {
-    if span.is_disabled() {
-        return;
-    }
+/// Records `context`'s ids on `span` (its `trace_id` and `span_id`
+/// fields, declared empty), so every log line inside carries them: a
+/// request's span built for a dropped trace (see [`Head::Drop`]), or a span
+/// that is traced ([`record_own_ids`]). Nothing is formatted for a span the
+/// log does not show.
+pub fn record_ids(span: &tracing::Span, context: &SpanContext) {
     span.record("trace_id", tracing::field::display(context.trace_id()));
     span.record("span_id", tracing::field::display(context.span_id()));
 }
@@ -368,8 +367,7 @@ pub fn record_own_ids(span: &tracing::Span) -> bool {
     if !own.is_valid() {
         return false;
     }
-    span.record("trace_id", tracing::field::display(own.trace_id()));
-    span.record("span_id", tracing::field::display(own.span_id()));
+    record_ids(span, &own);
     if !own.is_sampled() {
         mark_unsampled(span, own);
     }
